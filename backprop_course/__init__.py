@@ -1,0 +1,30 @@
+"""backprop-course: learn backpropagation by deriving it, exploring it and implementing it.
+
+A small autograd engine on numpy whose API mirrors PyTorch::
+
+    import backprop_course as bc
+    x = bc.tensor([-2.0], requires_grad=True)
+"""
+
+from . import functional, gradcheck, nn, optim
+from .function import Context, Function
+from .gradcheck import jacobian
+from .random import manual_seed
+from .tensor import Tensor, is_grad_enabled, no_grad, tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Context",
+    "Function",
+    "Tensor",
+    "functional",
+    "gradcheck",
+    "is_grad_enabled",
+    "jacobian",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "optim",
+    "tensor",
+]
