@@ -111,7 +111,12 @@ class Function:
         """
         ctx = Context(cls, args)
         arrays = [a.data if isinstance(a, _tensor.Tensor) else a for a in args]
-        out = np.asarray(cls.forward(ctx, *arrays))
+        try:
+            out = np.asarray(cls.forward(ctx, *arrays))
+        except ValueError as error:  # numpy's shape errors do not say which operation
+            shapes = ", ".join(str(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
+            raise ValueError(f"{cls.__name__}: {str(error).strip()} (input shapes {shapes})"
+                             ) from error
         result = _tensor.Tensor(out)
         if _tensor.is_grad_enabled() and any(ctx.needs_input_grad):
             result.requires_grad = True

@@ -227,7 +227,7 @@ class Max(Function):
     def backward(ctx: Context, g: np.ndarray) -> tuple:
         (is_max,) = ctx.saved_tensors
         g = _keepdims_grad(g, ctx.shape, ctx.axis, ctx.keepdims)
-        return g * is_max / is_max.sum(axis=ctx.axis, keepdims=True), None, None
+        return g * is_max / is_max.sum(axis=ctx.axis, keepdims=True, dtype=g.dtype), None, None
 
 
 # -------------------------------------------------------------------- shaping
@@ -249,8 +249,8 @@ class Transpose(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axes: tuple | None) -> np.ndarray:
-        ctx.axes = axes
-        return np.transpose(x, axes)
+        ctx.axes = None if axes is None else tuple(a % x.ndim for a in axes)
+        return np.transpose(x, ctx.axes)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple:
@@ -361,10 +361,11 @@ class Linear(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple:
         x, weight = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])  # leading axes are all batch axes
-        grad_weight = g2.T @ x.reshape(-1, x.shape[-1])
-        grad_bias = g2.sum(axis=0) if ctx.needs_input_grad[2] else None
-        return g @ weight, grad_weight, grad_bias
+        grad_weight = g2.T @ x.reshape(-1, x.shape[-1]) if needs_weight else None
+        grad_bias = g2.sum(axis=0) if needs_bias else None
+        return (g @ weight if needs_x else None), grad_weight, grad_bias
 
     @staticmethod
     def jacobian(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,

@@ -111,9 +111,9 @@ def numerical_vjp(f: Callable[[np.ndarray], Any], x: Any, grad_out: Any,
     for index in np.ndindex(x.shape):
         old = x[index]
         x[index] = old + h
-        plus = np.asarray(_data(f(x)), dtype=np.float64)
+        plus = np.array(_data(f(x)), dtype=np.float64)  # a copy: f may return a view of x
         x[index] = old - h
-        minus = np.asarray(_data(f(x)), dtype=np.float64)
+        minus = np.array(_data(f(x)), dtype=np.float64)
         x[index] = old
         grad[index] = np.sum((plus - minus) * grad_out) / (2 * h)
     return grad
@@ -297,7 +297,9 @@ def check_graph(output: Tensor, seed: int = 0, h: float = 1e-6) -> list[NodeChec
     """
     if output.grad_fn is None:
         return []
-    rng = np.random.default_rng(seed)
+    # not default_rng(seed) itself: a student's data drawn from default_rng(0) would
+    # otherwise be the upstream gradient (x.T @ x is symmetric and hides a transpose)
+    rng = np.random.default_rng([seed, 0x6AD])
     checks = []
     for step, node in enumerate(topological_order(output.grad_fn)):
         arrays = [np.array(a.data, dtype=np.float64) if isinstance(a, Tensor) else a

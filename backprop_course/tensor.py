@@ -170,34 +170,34 @@ class Tensor:
 
     # --------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
-        return F.Add.apply(self, _wrap(other))
+        return F.Add.apply(self, _wrap(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
-        return F.Add.apply(_wrap(other), self)
+        return F.Add.apply(_wrap(other, self), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return F.Sub.apply(self, _wrap(other))
+        return F.Sub.apply(self, _wrap(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return F.Sub.apply(_wrap(other), self)
+        return F.Sub.apply(_wrap(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return F.Mul.apply(self, _wrap(other))
+        return F.Mul.apply(self, _wrap(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return F.Mul.apply(_wrap(other), self)
+        return F.Mul.apply(_wrap(other, self), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return F.Div.apply(self, _wrap(other))
+        return F.Div.apply(self, _wrap(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return F.Div.apply(_wrap(other), self)
+        return F.Div.apply(_wrap(other, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return F.MatMul.apply(self, _wrap(other))
+        return F.MatMul.apply(self, _wrap(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return F.MatMul.apply(_wrap(other), self)
+        return F.MatMul.apply(_wrap(other, self), self)
 
     def __pow__(self, exponent: float) -> Tensor:
         if isinstance(exponent, Tensor):
@@ -279,8 +279,15 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
                   requires_grad=requires_grad)
 
 
-def _wrap(value: Any) -> Tensor:
-    return value if isinstance(value, Tensor) else Tensor(value)
+def _wrap(value: Any, like: Tensor | None = None) -> Tensor:
+    """``value`` as a Tensor; a Python number takes the dtype of the floating Tensor
+    ``like`` (as in torch: ``float32_tensor * 2.0`` stays float32)."""
+    if isinstance(value, Tensor):
+        return value
+    if (like is not None and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and np.issubdtype(like.dtype, np.floating)):
+        return Tensor(np.asarray(value, dtype=like.dtype))
+    return Tensor(value)
 
 
 def _data(value: Any) -> Any:
@@ -294,18 +301,20 @@ def topological_order(root: Any) -> list:
     Iterative depth-first search (a graph 10,000 nodes deep must not hit Python's
     recursion limit). ``root`` is a backward node (``tensor.grad_fn``).
     """
-    order, visited = [], {id(root)}
+    order, visited = [], set()
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if children_done:
             order.append(node)
             continue
+        if id(node) in visited:  # reached again through another path: already placed
+            continue
+        visited.add(id(node))  # mark when expanded, not when pushed (diamond graphs)
         stack.append((node, True))
         for parent in node.inputs:
             fn = getattr(parent, "grad_fn", None)
             if fn is not None and id(fn) not in visited:
-                visited.add(id(fn))
                 stack.append((fn, False))
     return order
 
@@ -318,12 +327,18 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
     """
     upstream: dict[int, np.ndarray] = {id(root): grad}
     for node in reversed(topological_order(root)):
-        grad_out = upstream.pop(id(node))
+        grad_out = upstream.pop(id(node), None)
+        if grad_out is None:  # every backward into this node returned None: nothing flows
+            if not retain_graph:
+                node.release()
+            continue
         if node._retained is not None:
             _accumulate_leaf(node._retained, grad_out)
         grads = node.function.backward(node, grad_out)
         if not isinstance(grads, tuple):
             grads = (grads,)
+        if len(grads) > len(node.inputs) and all(g is None for g in grads[len(node.inputs):]):
+            grads = grads[:len(node.inputs)]  # Nones for defaulted arguments (torch allows)
         if len(grads) != len(node.inputs):
             raise RuntimeError(
                 f"{node.function.__name__}.backward returned {len(grads)} gradient(s) but "
