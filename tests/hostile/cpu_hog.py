@@ -1,0 +1,3 @@
+# Expected: GradingStopped "CPU time limit" (RLIMIT_CPU) when the cell timeout is longer.
+while True:
+    pass
