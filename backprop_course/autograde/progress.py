@@ -1,0 +1,102 @@
+"""A progress bar with an ETA while grading, and the summary at the end."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+LOST = "lost"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+@dataclass
+class Summary:
+    """What one ``autograde`` run did."""
+
+    assignment: str
+    planned: int = 0
+    already: int = 0
+    graded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    lost: dict[str, str] = field(default_factory=dict)  # no result: not recorded, retry
+    ignored: dict[str, str] = field(default_factory=dict)  # duplicate or stale results
+    worker_seconds: list[float] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def add(self, student: str, outcome: str, why: str = "") -> None:
+        """Count one result: ``graded``, ``failed`` (why), ``lost`` (why) or ignored."""
+        if outcome == "graded":
+            self.graded.append(student)
+        elif outcome == "failed":
+            self.failed[student] = why
+        elif outcome == LOST:
+            self.lost[student] = why
+        else:
+            self.ignored[student] = outcome
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.lost
+
+    def report(self) -> str:
+        """The summary in words."""
+        done = len(self.graded) + len(self.failed)
+        lines = [f"autograde {self.assignment}: {len(self.graded)} graded, "
+                 f"{len(self.failed)} failed, {self.already} already recorded, "
+                 f"{len(self.lost)} not graded (rerun to retry) in {self.wall_seconds:.1f} s"]
+        if done:
+            lines.append(f"  {self.wall_seconds / done:.2f} s per notebook folder (wall); "
+                         f"{sum(self.worker_seconds) / max(len(self.worker_seconds), 1):.2f} "
+                         f"s per folder on a worker")
+        for title, entries in (("failed", self.failed), ("not graded", self.lost),
+                               ("ignored", self.ignored)):
+            for student, why in sorted(entries.items()):
+                first, *rest = why.strip().splitlines() or [""]
+                lines.append(f"  {title} {student}: {first}" + (" ..." if rest else ""))
+        return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress bar with an ETA, redrawn on ``stream`` (a line at a time, at
+    most every ``every`` seconds, when ``stream`` is not a terminal)."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30,
+                 every: float = 5.0) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.width, self.every = width, every
+        self.start = self._last = time.monotonic()
+        self.tty = self.stream.isatty()
+
+    def line(self) -> str:
+        """The bar as text."""
+        elapsed = time.monotonic() - self.start
+        fraction = self.done / self.total if self.total else 1.0
+        filled = int(self.width * fraction)
+        eta = elapsed / self.done * (self.total - self.done) if self.done else None
+        return (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+                f"{fraction:4.0%} {self.failed} failed, elapsed {_clock(elapsed)}, "
+                f"ETA {_clock(eta) if eta is not None else '?'}")
+
+    def update(self, failed: bool = False) -> None:
+        """One more submission done."""
+        self.done += 1
+        self.failed += failed
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + self.line())
+        elif now - self._last >= self.every or self.done == self.total:
+            self.stream.write(self.line() + "\n")
+            self._last = now
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,135 @@
+"""``backprop-course autograde`` records what serial stock ``nbgrader autograde`` records,
+on 24 scripted submissions, and records each submission once."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fixtures_scale.scale_course import (
+    ASSIGNMENT,
+    STUDENTS,
+    autograded,
+    copy_course,
+    dump,
+    make_course,
+    stock_autograde,
+)
+
+from backprop_course.autograde.coordinator import autograde
+from backprop_course.autograde.gradebook import DUPLICATE, GRADED, STALE, GradebookWriter
+from backprop_course.autograde.plan import load_config, load_submission
+from backprop_course.autograde.task import Graded
+
+pytestmark = pytest.mark.slow
+
+
+def url(root: Path) -> str:
+    return f"sqlite:///{root / 'gradebook.db'}"
+
+
+@pytest.fixture(scope="module")
+def courses(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The same course graded by stock serial nbgrader and by ``autograde``."""
+    tmp = tmp_path_factory.mktemp("scale")
+    base = make_course(tmp / "base")
+    serial, parallel = copy_course(base, tmp / "serial"), copy_course(base, tmp / "parallel")
+    stock = stock_autograde(serial)
+    summary = autograde(ASSIGNMENT, root=parallel, workers=2, stream=io.StringIO())
+    return {"tmp": tmp, "serial": serial, "parallel": parallel, "stock": stock,
+            "summary": summary}
+
+
+def test_gradebook_equals_serial_nbgrader(courses: dict) -> None:
+    serial, parallel = dump(url(courses["serial"])), dump(url(courses["parallel"]))
+    assert sorted(parallel) == STUDENTS
+    assert parallel == serial
+
+
+def test_the_submissions_cover_the_grading_rules(courses: dict) -> None:
+    """The equality above is about grades that differ: right, wrong, partial, stderr,
+    tampering, late, extension, manual grading."""
+    book = {s: v["notebooks"][ASSIGNMENT] for s, v in dump(url(courses["parallel"])).items()}
+
+    def auto(student: str, cell: str) -> float | None:
+        return book[student]["grades"][cell][0]
+
+    assert [auto("right_1", c) for c in ("square_test", "square_partial", "relu_given")] \
+        == [2, 2, 3]
+    assert [auto("blank_1", c) for c in ("square_test", "square_partial", "relu_given")] \
+        == [0, 0, 0]
+    assert auto("square_double", "square_partial") == 1  # partial credit: 2+2 == 2*2 only
+    assert auto("square_stderr", "square_test") == 0  # stderr output costs the cell
+    assert auto("relu_tamper", "relu_given") == 0  # the trusted verdict, not the kernel's
+    assert auto("edits_tests", "square_test") == 0  # locked tests restored
+    assert auto("drops_tests", "relu_given") == 3  # deleted tests restored
+    assert book["late"]["late_penalty"] == 7 and book["late_extended"]["late_penalty"] is None
+    assert book["regraded_manual"]["grades"]["square_test"][3] is True  # manual score kept
+    assert book["right_1"]["grades"]["explain"][3] is True
+    assert book["blank_1"]["comments"]["square_solution"][0] == "No response."
+
+
+def test_autograded_folders_equal_serial_nbgrader(courses: dict) -> None:
+    serial, parallel = autograded(courses["serial"]), autograded(courses["parallel"])
+    assert sorted(parallel) == sorted(set(STUDENTS) - {"kernel_exit"})
+    assert parallel == serial
+    assert parallel["extra_files"]["notes/todo.md"] == (0o444, "check the sign\n")
+    assert parallel["scale_cheat"]["scale.txt"][1] == "2.0\n"  # the source's file restored
+
+
+def test_summary_says_what_failed_and_why(courses: dict) -> None:
+    summary = courses["summary"]
+    assert courses["stock"].returncode == 1  # stock nbgrader fails the same student
+    assert sorted(summary.graded) == sorted(set(STUDENTS) - {"kernel_exit"})
+    assert list(summary.failed) == ["kernel_exit"]
+    assert "DeadKernelError: Kernel died" in summary.failed["kernel_exit"]
+    report = summary.report()
+    assert "23 graded, 1 failed" in report and "s per notebook" in report
+    assert "failed kernel_exit: nbclient.exceptions.DeadKernelError" in report
+
+
+def test_a_second_run_grades_nothing(courses: dict) -> None:
+    before = dump(url(courses["parallel"]))
+    summary = autograde(ASSIGNMENT, root=courses["parallel"], stream=io.StringIO())
+    assert (summary.planned, summary.already) == (0, len(STUDENTS))
+    assert dump(url(courses["parallel"])) == before
+
+
+def test_results_are_recorded_once_and_never_by_an_older_submission(courses: dict) -> None:
+    root = copy_course(courses["parallel"], courses["tmp"] / "writer")
+    folder = root / "autograded" / "right_1" / ASSIGNMENT
+    files = {str(p.relative_to(folder)): (p.read_bytes(), 0o444)
+             for p in folder.rglob("*") if p.is_file()}
+    config = load_config(root)
+    from nbgrader.coursedir import CourseDirectory
+    now = load_submission(CourseDirectory(config=config), ASSIGNMENT, "right_1")
+    graded = Graded("right_1", now.timestamp, now.digest, files, 1.0, "test")
+    newer = replace(graded, timestamp=now.timestamp + timedelta(hours=1), digest="n" * 64)
+    older = replace(graded, timestamp=now.timestamp - timedelta(hours=1), digest="o" * 64)
+    before = dump(url(root))
+    with GradebookWriter(config) as writer:
+        assert writer.record(ASSIGNMENT, graded) == DUPLICATE
+        assert dump(url(root)) == before
+        assert writer.record(ASSIGNMENT, newer) == GRADED
+        assert writer.record(ASSIGNMENT, older) == STALE
+        assert writer.record(ASSIGNMENT, newer) == DUPLICATE
+        assert writer.recorded(ASSIGNMENT)["right_1"] == (newer.timestamp, newer.digest)
+    after = dump(url(root))
+    assert after["right_1"]["timestamp"] == newer.timestamp
+    assert {s: v for s, v in after.items() if s != "right_1"} == \
+        {s: v for s, v in before.items() if s != "right_1"}
+
+
+def test_a_resubmission_is_graded_again(courses: dict) -> None:
+    root = copy_course(courses["parallel"], courses["tmp"] / "resubmit")
+    folder = root / "submitted" / "blank_1" / ASSIGNMENT
+    shutil.copy(root / "submitted" / "right_1" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", folder)
+    (folder / "timestamp.txt").write_text("2026-01-09 18:00:00 UTC")
+    summary = autograde(ASSIGNMENT, root=root, workers=1, stream=io.StringIO())
+    assert summary.graded == ["blank_1"] and summary.already == len(STUDENTS) - 1
+    grades = dump(url(root))["blank_1"]["notebooks"][ASSIGNMENT]["grades"]
+    assert grades["square_test"][0] == 2 and grades["relu_given"][0] == 3

@@ -1,0 +1,177 @@
+"""``backprop-course autograde`` survives a worker killed mid-run (on a scheduler and two
+workers started as separate processes), a coordinator killed and started again, and
+records into a PostgreSQL gradebook as into SQLite."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures_scale.scale_course import (
+    ASSIGNMENT,
+    copy_course,
+    dump,
+    make_course,
+    stock_autograde,
+)
+from sqlalchemy import create_engine, select
+
+from backprop_course.autograde.coordinator import autograde
+from backprop_course.autograde.gradebook import RESULTS
+
+pytestmark = pytest.mark.slow
+#: Cheap, varied submissions: right, wrong, blank, stderr, tampering, late.
+SOME = ["right_1", "blank_1", "square_double", "square_stderr", "relu_sign", "relu_tamper",
+        "late", "scale_cheat"]
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+def sqlite(root: Path) -> str:
+    return f"sqlite:///{root / 'gradebook.db'}"
+
+
+def results(db_url: str) -> dict[str, tuple]:
+    """The recorded results: student -> (status, recorded_at, worker)."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(RESULTS.c.student, RESULTS.c.status,
+                                             RESULTS.c.recorded_at, RESULTS.c.worker))
+            return {student: tuple(rest) for student, *rest in rows}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_course(tmp_path_factory.mktemp("recovery") / "base", students=SOME)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A Dask scheduler and two single-threaded workers, each its own process, on
+    127.0.0.1: (scheduler address, worker processes)."""
+    scheduler_file = tmp_path / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                   "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                                  **quiet)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        workers = [subprocess.Popen([DASK, "worker", address, "--host", "127.0.0.1",
+                                     "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                                    **quiet) for _ in range(2)]
+        processes += workers
+        yield address, workers
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def test_a_worker_killed_mid_run_loses_no_submission(course: Path, tmp_path: Path,
+                                                     cluster: tuple) -> None:
+    address, workers = cluster
+    root = copy_course(course, tmp_path / "course")
+    recorded: list[str] = []
+
+    def kill_a_worker(student: str, outcome: str) -> None:
+        recorded.append(student)
+        if len(recorded) == 2:
+            os.kill(workers[0].pid, signal.SIGKILL)
+
+    summary = autograde(ASSIGNMENT, root=root, scheduler=address, stream=io.StringIO(),
+                        on_recorded=kill_a_worker)
+    assert workers[0].wait(timeout=10) == -signal.SIGKILL
+    assert sorted(summary.graded) == sorted(SOME) == sorted(recorded)
+    rows = results(sqlite(root))
+    assert sorted(rows) == sorted(SOME) and {r[0] for r in rows.values()} == {"graded"}
+    assert len({r[2] for r in rows.values()}) == 2  # both workers graded some
+    grades = dump(sqlite(root))
+    assert grades["right_1"]["notebooks"][ASSIGNMENT]["grades"]["relu_given"][0] == 3
+
+
+def _recorded_count(db_url: str) -> int:
+    try:
+        return len(results(db_url))
+    except Exception:  # noqa: BLE001  (the table does not exist yet)
+        return 0
+
+
+def test_a_coordinator_killed_and_restarted_finishes_without_duplicates(
+        course: Path, tmp_path: Path) -> None:
+    root = copy_course(course, tmp_path / "course")
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "backprop_course.autograde", ASSIGNMENT, "--workers", "2"],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _recorded_count(sqlite(root)) < 3 and time.monotonic() < deadline:
+            assert coordinator.poll() is None, "the coordinator ended before it was killed"
+            time.sleep(0.1)
+        os.kill(coordinator.pid, signal.SIGKILL)
+        coordinator.wait(timeout=10)
+    finally:
+        os.killpg(coordinator.pid, signal.SIGKILL)  # its local cluster
+    before = results(sqlite(root))
+    assert 3 <= len(before) < len(SOME)
+
+    summary = autograde(ASSIGNMENT, root=root, workers=2, stream=io.StringIO())
+    assert summary.already == len(before)
+    assert sorted(summary.graded) == sorted(set(SOME) - set(before))
+    after = results(sqlite(root))
+    assert sorted(after) == sorted(SOME)
+    assert {s: after[s] for s in before} == before  # recorded once: not graded again
+    assert all(v["notebooks"][ASSIGNMENT]["grades"]["square_test"][0] is not None
+               for v in dump(sqlite(root)).values())
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server of ``BACKPROP_TEST_POSTGRES_URL`` (set by
+    ``.ci/postgres.sh``); without it the test skips, except in CI where it fails."""
+    server = os.environ.get("BACKPROP_TEST_POSTGRES_URL")
+    if not server:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the PostgreSQL tests: BACKPROP_TEST_POSTGRES_URL is "
+                        "not set (eval \"$(.ci/postgres.sh)\" first)")
+        pytest.skip("no PostgreSQL server (set BACKPROP_TEST_POSTGRES_URL, see .ci/postgres.sh)")
+    name = f"bp_autograde_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(admin.url.set(database=name).render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_a_postgresql_gradebook_gets_the_grades_of_serial_nbgrader(
+        tmp_path: Path, postgres_url: str) -> None:
+    students = SOME[:5]
+    serial = make_course(tmp_path / "serial", students=students)
+    stock_autograde(serial)
+    make_course(tmp_path / "postgres", db_url=postgres_url, students=students)
+    summary = autograde(ASSIGNMENT, root=tmp_path / "postgres", workers=2,
+                        stream=io.StringIO())
+    assert sorted(summary.graded) == sorted(students)
+    assert dump(postgres_url) == dump(sqlite(serial))
+    again = autograde(ASSIGNMENT, root=tmp_path / "postgres", stream=io.StringIO())
+    assert (again.planned, again.already) == (0, len(students))
+    assert sorted(results(postgres_url)) == sorted(students)
