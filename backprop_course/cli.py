@@ -4,8 +4,45 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .grading.demo import demo
+
+    return demo(args.keep, args.assignment or None)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .grading.trusted import grade_notebook
+
+    path = Path(args.notebook)
+    if not path.is_file():
+        print(f"no notebook {path}", file=sys.stderr)
+        return 2
+    print(f"running {path} in a fresh kernel, as the grader will ...")
+    _, verdicts = grade_notebook(path, timeout=args.timeout)
+    if not verdicts:
+        print("this notebook has no graded checks")
+        return 0
+    exercises: dict[str, list] = {}
+    for verdict in verdicts:
+        exercises.setdefault(verdict.exercise, []).append(verdict)
+    for exercise, cells in exercises.items():
+        score, points = sum(v.score for v in cells), sum(v.points for v in cells)
+        print(f"\n{exercise}: {score:g}/{points:g}")
+        for verdict in cells:
+            mark = "ok  " if verdict.passed else "FAIL"
+            print(f"  {mark} {verdict.grade_id} ({verdict.score:g}/{verdict.points:g})")
+            if not verdict.passed:
+                print("\n".join("       " + line for line in verdict.report.splitlines()))
+    score = sum(v.score for v in verdicts)
+    points = sum(v.points for v in verdicts)
+    print(f"\ntotal: {score:g}/{points:g} (hidden tests are not in your copy: the grader "
+          f"runs more cases)")
+    return 0 if score == points else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +52,26 @@ def build_parser() -> argparse.ArgumentParser:
                     "and an nbgrader course that grades backward passes.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run the instructor pipeline on example submissions",
+        description="Generate the student release, autograde example submissions (full "
+                    "solution, blank, partly right, seeded mistakes) in a temporary nbgrader "
+                    "course, write feedback HTML and print the grades.")
+    demo.add_argument("--keep", type=Path, metavar="DIR",
+                      help="build the course in DIR and keep it")
+    demo.add_argument("--assignment", action="append", metavar="NAME",
+                      help="only this assignment (repeatable); default: all with examples")
+    demo.set_defaults(handler=_demo)
+
+    check = commands.add_parser(
+        "check", help="grade your notebook the way the grader will",
+        description="Run NOTEBOOK in a fresh kernel, judge its checks outside the kernel "
+                    "and print the score per exercise with the feedback.")
+    check.add_argument("notebook", metavar="NOTEBOOK")
+    check.add_argument("--timeout", type=int, default=60, help="seconds per cell (60)")
+    check.set_defaults(handler=_check)
     return parser
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..gradcheck import compare, rel_error
+from .wire import NotNumeric
 
 
 @dataclass
@@ -35,8 +36,8 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
 def _worst(actual: np.ndarray, expected: np.ndarray) -> str:
     diff = np.abs(actual - expected)
     index = np.unravel_index(np.argmax(diff), diff.shape) if diff.size else ()
-    where = f"[{', '.join(str(int(i)) for i in index)}]" if index else ""
-    return (f"worst element {where}: expected {expected[index]:.6g}, got {actual[index]:.6g} "
+    where = f"worst element [{', '.join(str(int(i)) for i in index)}]: " if index else ""
+    return (f"{where}expected {expected[index]:.6g}, got {actual[index]:.6g} "
             f"(relative error {rel_error(actual[index], expected[index]):.2e})")
 
 
@@ -58,6 +59,9 @@ def diagnose(actual: object, expected: np.ndarray, name: str = "gradient",
     if actual is None:
         return Diagnosis("missing", f"{name}: you returned None; return an array of shape "
                                     f"{expected.shape}.")
+    if isinstance(actual, NotNumeric):
+        return Diagnosis("type", f"{name}: expected a numeric array of shape {expected.shape}, "
+                                 f"got {actual.type_name}.")
     try:
         actual = np.asarray(getattr(actual, "data", actual), dtype=np.float64)
     except (TypeError, ValueError):
@@ -79,7 +83,8 @@ def diagnose(actual: object, expected: np.ndarray, name: str = "gradient",
                                  f"the gradient). {_worst(actual, expected)}.")
     if expected.ndim == 2 and expected.shape[0] == expected.shape[1] and _close(actual, expected.T):
         return Diagnosis("transposed", f"{name}: this is the transpose of the gradient; check "
-                                       f"the order of the matrix product. {_worst(actual, expected)}.")
+                                       f"the order of the matrix product. "
+                                       f"{_worst(actual, expected)}.")
     factor = _factor(actual, expected)
     if factor is not None:
         return Diagnosis("factor", f"{name}: off by a constant factor: yours is {factor:.6g} "

@@ -18,6 +18,7 @@ Notebook test cells call :func:`check`::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +26,11 @@ from typing import Any
 import numpy as np
 
 from ..gradcheck import compare, numerical_vjp
+from . import wire
 from .diagnose import Diagnosis, diagnose
 
 REGISTRY: dict[str, Exercise] = {}
+GRADER_ENV = "BACKPROP_COURSE_GRADER"
 
 
 def register(exercise: Exercise) -> Exercise:
@@ -48,21 +51,42 @@ def get(exercise_id: str) -> Exercise:
 
 @dataclass
 class Result:
-    """The outcome of one graded check."""
+    """The outcome of one graded check: the verdict, the messages for the student and
+    the kinds of mistake found (:class:`.Diagnosis` kinds, plus ``"error"``,
+    ``"not_implemented"``, ``"unanswered"`` and ``"data"`` for a garbled payload)."""
 
     exercise: str
     part: str
     passed: bool
     messages: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, kind: str, message: str) -> Result:
+        """Record a failure."""
+        self.passed = False
+        self.kinds.append(kind)
+        self.messages.append(message)
+        self.failures.append(message)
+        return self
 
     def report(self) -> str:
+        """The verdict, then what is wrong (``-``) and what is right (``ok``)."""
         mark = "PASS" if self.passed else "FAIL"
-        lines = [f"[{mark}] {self.exercise} / {self.part}"]
-        return "\n".join(lines + [f"  - {m}" for m in self.messages])
+        return "\n".join([f"[{mark}] {self.exercise} / {self.part}"]
+                         + [f"  - {m}" for m in self.failures]
+                         + [f"  ok  {m}" for m in self.messages if m not in self.failures])
 
 
 class Exercise:
-    """Base class: an id, a title and the graded parts."""
+    """Base class: an id, a title and the graded parts.
+
+    A check has two halves. :meth:`collect` runs the student's code on the check's cases
+    (in the student's kernel) and returns JSON-ready outcomes (:mod:`.wire`);
+    :meth:`judge` is pure: it regenerates the cases and references and judges those
+    outcomes. The kernel and the trusted grader call the same :meth:`judge` on the same
+    data, so the notebook's report and the grade agree.
+    """
 
     id: str
     title: str
@@ -71,8 +95,15 @@ class Exercise:
     def parts(self) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def run(self, student: Any, part: str, seed: int = 0) -> Result:
+    def collect(self, student: Any, part: str, seed: int = 0) -> list[dict]:
         raise NotImplementedError
+
+    def judge(self, part: str, seed: int, outcomes: list[dict]) -> Result:
+        raise NotImplementedError
+
+    def run(self, student: Any, part: str, seed: int = 0) -> Result:
+        """Collect and judge in one go."""
+        return self.judge(part, seed, self.collect(student, part, seed))
 
     def _check_part(self, part: str) -> None:
         if part not in self.parts:
@@ -85,10 +116,20 @@ def _as_arrays(case: dict, differentiable: tuple[str, ...]) -> dict:
             for k, v in case.items()}
 
 
-def _student_error(error: BaseException, signature: str) -> str:
-    if isinstance(error, NotImplementedError):
-        return f"not implemented yet: write the body of {signature}."
-    return f"your code raised {type(error).__name__}: {error}"
+def _student_error(result: Result, outcome: dict, signature: str, label: str) -> Result:
+    name, message = str(outcome["error"])[:100], str(outcome.get("message", ""))[:2000]
+    if name == "NotImplementedError":
+        return result.fail("not_implemented",
+                           f"{label}not implemented yet: write the body of {signature}.")
+    return result.fail("error", f"{label}your code raised {name}: {message}")
+
+
+def _decode(outcome: dict) -> list:
+    """The arrays of a ``returned`` outcome; raises :class:`.wire.PayloadError`."""
+    arrays = outcome.get("returned")
+    if not isinstance(arrays, list):
+        raise wire.PayloadError("an outcome has no returned values")
+    return [wire.decode_array(a) for a in arrays]
 
 
 @dataclass
@@ -180,12 +221,15 @@ class VJPExercise(Exercise):
         return exact
 
     # ------------------------------------------------------------------ student
-    def run_student(self, student: Any, case: dict, grad_out: np.ndarray) -> tuple:
+    def _call(self, student: Any, case: dict, grad_out: np.ndarray) -> Any:
         copies = {k: np.array(v, copy=True) for k, v in case.items()}
         if self.call is not None:
-            out = self.call(student, {**copies, "grad_out": grad_out.copy()})
-        else:
-            out = student(*(copies[k] for k in self.inputs), grad_out.copy())
+            return self.call(student, {**copies, "grad_out": grad_out.copy()})
+        return student(*(copies[k] for k in self.inputs), grad_out.copy())
+
+    def run_student(self, student: Any, case: dict, grad_out: np.ndarray) -> tuple:
+        """The student's gradients on one case, as a tuple in the order of ``wrt``."""
+        out = self._call(student, case, grad_out)
         if len(self.wrt) == 1:
             return (out,)
         if not isinstance(out, (tuple, list)) or len(out) != len(self.wrt):
@@ -203,26 +247,54 @@ class VJPExercise(Exercise):
             cases = tuple(self.random_case(rng) for _ in range(self.random_trials))
         return [_as_arrays(c, (*self.wrt, "grad_out")) for c in cases]
 
-    def run(self, student: Any, part: str, seed: int = 0) -> Result:
-        self._check_part(part)
+    def _with_upstream(self, part: str, seed: int) -> list[tuple[dict, np.ndarray]]:
         rng = np.random.default_rng(seed + 1)
+        return [(case, self._upstream(case, rng)) for case in self._cases(part, seed)]
+
+    def collect(self, student: Any, part: str, seed: int = 0) -> list[dict]:
+        """Run the student's function on every case of the check (stops at an error)."""
+        self._check_part(part)
+        outcomes = []
+        for case, grad_out in self._with_upstream(part, seed):
+            try:
+                out = self._call(student, case, grad_out)
+            except Exception as error:
+                outcomes.append(wire.raised(error))
+                break
+            outcomes.append(wire.returned(out, len(self.wrt)))
+        return outcomes
+
+    def judge(self, part: str, seed: int, outcomes: list[dict]) -> Result:
+        """Judge the outcomes of :meth:`collect` against freshly computed references."""
+        self._check_part(part)
         result = Result(self.id, part, True)
-        cases = self._cases(part, seed)
-        for number, case in enumerate(cases):
-            grad_out = self._upstream(case, rng)
+        cases = self._with_upstream(part, seed)
+        if len(outcomes) > len(cases):
+            return result.fail("data", f"the check's data has {len(outcomes)} results for "
+                                       f"{len(cases)} cases.")
+        for number, (case, grad_out) in enumerate(cases):
+            label = "" if len(cases) == 1 else f"case {number + 1}: "
+            if number == len(outcomes):
+                return result.fail("data", f"{label}your function was not run on this case.")
+            outcome = outcomes[number]
+            if "error" in outcome:
+                return _student_error(result, outcome, self.signature, label)
+            try:
+                got = _decode(outcome)
+            except wire.PayloadError as error:
+                return result.fail("data", f"{label}the check's data is garbled: {error}.")
+            if len(got) != len(self.wrt):
+                got_what = outcome.get("container", len(got))
+                return result.fail("count", f"{label}return {len(self.wrt)} gradients "
+                                            f"({', '.join(self.wrt)}), got {got_what}.")
             at_kink = part == "edge" and self.edge_at_kink
             expected = self.reference(case, grad_out, at_kink)
-            label = "" if len(cases) == 1 else f"case {number + 1}: "
-            try:
-                got = self.run_student(student, case, grad_out)
-            except Exception as error:
-                result.passed = False
-                result.messages.append(label + _student_error(error, self.signature))
-                return result
-            diagnoses = self._diagnose(case, grad_out, expected, got, part == "shape", at_kink)
+            diagnoses = self._diagnose(case, grad_out, expected, tuple(got), part == "shape",
+                                       at_kink)
             for diagnosis in diagnoses:
-                result.passed &= diagnosis.ok
-                if not diagnosis.ok or number == 0:
+                if not diagnosis.ok:
+                    result.fail(diagnosis.kind, label + diagnosis.message)
+                elif number == 0:
                     result.messages.append(label + diagnosis.message)
         return result
 
@@ -234,7 +306,7 @@ class VJPExercise(Exercise):
         out = []
         for i, (name, exp, actual) in enumerate(zip(self.wrt, expected, got, strict=True)):
             if shapes_only:
-                shape = np.shape(getattr(actual, "data", actual)) if actual is not None else None
+                shape = np.shape(actual) if isinstance(actual, np.ndarray) else None
                 if shape == exp.shape:
                     out.append(Diagnosis(None, f"dL/d{name}: shape {exp.shape}, as it should be."))
                     continue
@@ -269,21 +341,58 @@ class ValueExercise(Exercise):
     def parts(self) -> tuple[str, ...]:
         return tuple(self.answers)
 
-    def run(self, student: Any, part: str, seed: int = 0) -> Result:
+    def collect(self, student: Any, part: str, seed: int = 0) -> list[dict]:
+        """The student's answer to ``part``."""
         self._check_part(part)
+        if not isinstance(student, dict) or part not in student:
+            return [{"unanswered": "no_dict"}]
+        if student[part] is ... or student[part] is None:
+            return [{"unanswered": "blank"}]
+        return [wire.returned(student[part], 1)]
+
+    def judge(self, part: str, seed: int, outcomes: list[dict]) -> Result:
+        """Judge the answer collected by :meth:`collect`."""
+        self._check_part(part)
+        result = Result(self.id, part, True)
+        if len(outcomes) != 1:
+            return result.fail("data", f"the check's data has {len(outcomes)} answers, not 1.")
+        outcome = outcomes[0]
+        if outcome.get("unanswered") == "no_dict":
+            return result.fail("unanswered", f"pass a dict with the answer {part!r}.")
+        if "unanswered" in outcome:
+            return result.fail("unanswered", f"{part}: not answered yet.")
+        try:
+            (value,) = _decode(outcome)
+        except (wire.PayloadError, ValueError) as error:
+            return result.fail("data", f"the check's data is garbled: {error}.")
         reference = self.answers[part]
         expected = np.asarray(reference() if callable(reference) else reference, dtype=np.float64)
-        if not isinstance(student, dict) or part not in student:
-            return Result(self.id, part, False, [f"pass a dict with the answer {part!r}"])
-        value = student[part]
-        if value is ... or value is None:
-            return Result(self.id, part, False, [f"{part}: not answered yet"])
         diagnosis = diagnose(value, expected, part)
-        return Result(self.id, part, diagnosis.ok, [diagnosis.message])
+        if not diagnosis.ok:
+            return result.fail(diagnosis.kind, diagnosis.message)
+        result.messages.append(diagnosis.message)
+        return result
 
 
-def check(exercise_id: str, student: Any, part: str, seed: int = 0) -> Result:
+def _publish(data: dict) -> None:
+    """Show ``data`` to the trusted grader: a display output of MIME type
+    :data:`.wire.MIME` (and an empty text form, so that frontends show nothing)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display({wire.MIME: data, "text/plain": ""}, raw=True)
+
+
+def check(exercise_id: str, student: Any, part: str, seed: int = 0) -> None:
     """Run one graded check, print its report, and raise AssertionError if it fails.
+
+    In a Jupyter kernel it also publishes what the student's code returned (see
+    :mod:`.wire`); the grader recomputes the verdict from that, outside the kernel. In the
+    grader's kernels (``BACKPROP_COURSE_GRADER=trusted``) it does nothing else.
 
     Parameters
     ----------
@@ -292,8 +401,12 @@ def check(exercise_id: str, student: Any, part: str, seed: int = 0) -> Result:
     part : which check (see the exercise's ``parts``)
     seed : seed of the random cases
     """
-    result = get(exercise_id).run(student, part, seed)
+    exercise = get(exercise_id)
+    outcomes = exercise.collect(student, part, seed)
+    _publish(wire.payload(exercise_id, part, seed, outcomes))
+    if os.environ.get(GRADER_ENV) == "trusted":
+        return
+    result = exercise.judge(part, seed, outcomes)
     if not result.passed:
         raise AssertionError(result.report())
     print(result.report())
-    return result
