@@ -6,11 +6,11 @@ A small autograd engine on numpy whose API mirrors PyTorch::
     x = bc.tensor([-2.0], requires_grad=True)
 """
 
-from . import functional, gradcheck, nn, optim
+from . import autograd, functional, gradcheck, nn, optim
+from .autograd import Tensor, is_grad_enabled, no_grad, tensor
 from .function import Context, Function
 from .gradcheck import jacobian
 from .random import manual_seed
-from .tensor import Tensor, is_grad_enabled, no_grad, tensor
 
 __version__ = "0.1.0"
 
@@ -18,6 +18,7 @@ __all__ = [
     "Context",
     "Function",
     "Tensor",
+    "autograd",
     "functional",
     "gradcheck",
     "is_grad_enabled",

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", metavar="NOTEBOOK")
     check.add_argument("--timeout", type=int, default=60, help="seconds per cell (60)")
     check.set_defaults(handler=_check)
+
+    from .autograde.cli import add_parser as add_autograde
+
+    add_autograde(commands)
     return parser
 
 

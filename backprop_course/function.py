@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tensor as _tensor
+from . import autograd as _autograd
 
 
 class Context:
@@ -50,11 +50,11 @@ class Context:
         self.function = function
         self.inputs = inputs
         self.needs_input_grad = tuple(
-            isinstance(a, _tensor.Tensor) and a.requires_grad for a in inputs
+            isinstance(a, _autograd.Tensor) and a.requires_grad for a in inputs
         )
         self._saved: tuple | None = ()
         self._released = False
-        self._retained: _tensor.Tensor | None = None
+        self._retained: _autograd.Tensor | None = None
 
     @property
     def name(self) -> str:
@@ -100,7 +100,7 @@ class Function:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *args: Any) -> _tensor.Tensor:
+    def apply(cls, *args: Any) -> _autograd.Tensor:
         """Run ``forward`` on the arrays of ``args`` and record the graph node.
 
         Returns
@@ -110,15 +110,15 @@ class Function:
             gradient recording is on (see ``no_grad``).
         """
         ctx = Context(cls, args)
-        arrays = [a.data if isinstance(a, _tensor.Tensor) else a for a in args]
+        arrays = [a.data if isinstance(a, _autograd.Tensor) else a for a in args]
         try:
             out = np.asarray(cls.forward(ctx, *arrays))
         except ValueError as error:  # numpy's shape errors do not say which operation
             shapes = ", ".join(str(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
             raise ValueError(f"{cls.__name__}: {str(error).strip()} (input shapes {shapes})"
                              ) from error
-        result = _tensor.Tensor(out)
-        if _tensor.is_grad_enabled() and any(ctx.needs_input_grad):
+        result = _autograd.Tensor(out)
+        if _autograd.is_grad_enabled() and any(ctx.needs_input_grad):
             result.requires_grad = True
             result.grad_fn = ctx
         return result

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from . import random as _random
+from .autograd import Tensor
 from .function import Context, Function
-from .tensor import Tensor
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
+from .autograd import Tensor
 from .random import generator
-from .tensor import Tensor
 
 
 class Parameter(Tensor):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .tensor import Tensor
+from .autograd import Tensor
 
 
 class Optimizer:

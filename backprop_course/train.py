@@ -24,8 +24,8 @@ import numpy as np
 
 from . import functional as F
 from . import nn
+from .autograd import Tensor, no_grad
 from .data import batches
-from .tensor import Tensor, no_grad
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import backprop_course as bc
+from backprop_course.autograd import topological_order
 from backprop_course.grading import get
 from backprop_course.grading.exercises.nb06_mlp import mlp_gradients
 from backprop_course.grading.exercises.nb07_engine import reference_backward
-from backprop_course.tensor import topological_order
 
 pytest.importorskip("torch")
 

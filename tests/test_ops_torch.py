@@ -7,7 +7,6 @@ non-positive numbers). Backward runs with a random upstream gradient, not ones.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 
 import hypothesis.extra.numpy as hnp
@@ -376,7 +375,7 @@ FLOAT32_CASES: dict[str, Callable[[np.random.Generator], tuple[Callable, list]]]
 def test_float32_stays_float32(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Forward output and every gradient the engine passes on (to non-leaves as well
     as leaves, before any cast) are float32."""
-    engine = importlib.import_module("backprop_course.tensor")  # bc.tensor is the function
+    engine = bc.autograd
     seen: list[np.dtype] = []
     to_node, to_leaf = engine.accumulate, engine._accumulate_leaf
     monkeypatch.setattr(engine, "accumulate",

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 MIME = "application/vnd.backprop-course.check+json"
 VERSION = 1

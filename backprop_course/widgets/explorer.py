@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor, tensor
+from ..autograd import Tensor, tensor
 from .render import Scene, heatmap, memory_lines, text_block, to_png, to_svg
 
 LAYERS = {

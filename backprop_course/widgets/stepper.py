@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import ipywidgets as widgets
 import numpy as np
 
-from ..tensor import Tensor
+from ..autograd import Tensor
 from .render import INK, MUTED, Circle, Line, Rect, Scene, Text, text_block, to_png, to_svg
 
 SYMBOLS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tensor import tensor
+from ...autograd import tensor
 from ..exercise import ValueExercise, VJPExercise, register
 
 # ------------------------------------------------- f = (x + y) * z by hand

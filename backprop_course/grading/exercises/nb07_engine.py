@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ...tensor import Tensor
+from ...autograd import Tensor
 from ..exercise import VJPExercise, register
 
 # ---------------------------------------------------------------- test graphs
