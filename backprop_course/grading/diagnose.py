@@ -94,8 +94,10 @@ def diagnose(actual: object, expected: np.ndarray, name: str = "gradient",
 
 
 def _factor(actual: np.ndarray, expected: np.ndarray) -> float | None:
+    """The constant c with actual = c * expected, if there is one. Any two single numbers
+    are a factor apart, which tells a student nothing: only arrays qualify."""
     norm = float(np.sum(expected * expected))
-    if norm == 0:
+    if norm == 0 or expected.size < 2:
         return None
     factor = float(np.sum(actual * expected) / norm)
     if abs(factor - 1) < 1e-6 or abs(factor) < 1e-12:

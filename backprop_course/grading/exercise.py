@@ -110,6 +110,11 @@ class Exercise:
             raise ValueError(f"{self.id} has parts {self.parts}, not {part!r}")
 
 
+def random_shape(rng: np.random.Generator, max_size: int = 5, max_ndim: int = 2) -> tuple:
+    """A random shape for elementwise exercises: 1 to ``max_ndim`` axes of 1 to ``max_size``."""
+    return tuple(int(s) for s in rng.integers(1, max_size + 1, size=rng.integers(1, max_ndim + 1)))
+
+
 def _as_arrays(case: dict, differentiable: tuple[str, ...]) -> dict:
     """Differentiable inputs and the upstream gradient as float64, others as arrays."""
     return {k: np.array(v, dtype=np.float64 if k in differentiable else None)

@@ -52,7 +52,9 @@ UID_BASE = 1_500_000_000
 ETC_ALLOW = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
              "fonts", "ssl", "mime.types", "nsswitch.conf")
 #: Environment variables passed through; everything else (NBGRADER_*, secrets) is dropped.
-ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TERM", "PYTHONPATH")
+#: BACKPROP_COURSE_GRADER tells the course's check() to publish data only (it grants nothing).
+ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TERM", "PYTHONPATH",
+             "BACKPROP_COURSE_GRADER")
 SCRATCH, HOME = "/scratch", "/home/student"
 EXIT_SETUP_FAILED = 70
 
@@ -197,7 +199,7 @@ def _build_root(opts: argparse.Namespace, uid: int, gid: int, chown: bool) -> st
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
     for d in ("/tmp", "/dev/shm"):
-        os.makedirs(root + d)
+        os.makedirs(root + d, exist_ok=True)  # exists if the venv or checkout lives in /tmp
         os.chmod(root + d, 0o1777)
     os.makedirs(root + "/proc")
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd import tensor
-from ..exercise import ValueExercise, VJPExercise, register
+from ..exercise import ValueExercise, VJPExercise, random_shape, register
 
 # ------------------------------------------------- f = (x + y) * z by hand
 
@@ -29,7 +29,7 @@ register(ValueExercise(
 
 # ------------------------------------------------------------ the mul gate
 def _mul_random(rng: np.random.Generator) -> dict:
-    shape = tuple(int(s) for s in rng.integers(1, 6, size=rng.integers(1, 3)))
+    shape = random_shape(rng)
     return {"a": rng.standard_normal(shape), "b": rng.standard_normal(shape),
             "grad_out": rng.standard_normal(shape)}
 

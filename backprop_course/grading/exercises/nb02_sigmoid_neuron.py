@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import VJPExercise, register
+from ..exercise import VJPExercise, random_shape, register
 
 
 def stable_sigmoid(s: np.ndarray) -> np.ndarray:
@@ -60,7 +60,7 @@ register(VJPExercise(
 
 # ----------------------------------------------------- the sigmoid gate
 def _sigmoid_random(rng: np.random.Generator) -> dict:
-    shape = tuple(int(s) for s in rng.integers(1, 6, size=rng.integers(1, 3)))
+    shape = random_shape(rng)
     return {"x": rng.standard_normal(shape) * 3, "grad_out": rng.standard_normal(shape)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import VJPExercise, register
+from ..exercise import VJPExercise, random_shape, register
 
 
 def _relu_random(rng: np.random.Generator) -> dict:
@@ -50,7 +50,7 @@ register(VJPExercise(
 
 # ------------------------------------------------------------------ tanh
 def _tanh_random(rng: np.random.Generator) -> dict:
-    shape = tuple(int(s) for s in rng.integers(1, 6, size=rng.integers(1, 3)))
+    shape = random_shape(rng)
     return {"x": rng.standard_normal(shape) * 2, "grad_out": rng.standard_normal(shape)}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ...autograd import Tensor
-from ..exercise import VJPExercise, register
+from ..exercise import VJPExercise, random_shape, register
 
 # ---------------------------------------------------------------- test graphs
 # Each graph is written once for any engine: ``ops`` supplies the few functions that
@@ -207,7 +207,7 @@ def _tanh_mistakes(case: dict) -> dict[str, tuple]:
 
 
 def _tanh_random(rng: np.random.Generator) -> dict:
-    shape = tuple(int(s) for s in rng.integers(1, 6, size=rng.integers(1, 3)))
+    shape = random_shape(rng)
     return {"x": rng.normal(0, 1.5, shape), "grad_out": rng.normal(0, 1, shape)}
 
 
