@@ -1,5 +1,5 @@
 """``backprop-course autograde`` records what serial stock ``nbgrader autograde`` records,
-on 24 scripted submissions, and records each submission once."""
+on 25 scripted submissions, and records each submission once."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_the_submissions_cover_the_grading_rules(courses: dict) -> None:
 
 def test_autograded_folders_equal_serial_nbgrader(courses: dict) -> None:
     serial, parallel = autograded(courses["serial"]), autograded(courses["parallel"])
-    assert sorted(parallel) == sorted(set(STUDENTS) - {"kernel_exit"})
+    assert sorted(parallel) == sorted(set(STUDENTS) - {"corrupt_json"})
     assert parallel == serial
     assert parallel["extra_files"]["notes/todo.md"] == (0o444, "check the sign\n")
     assert parallel["scale_cheat"]["scale.txt"][1] == "2.0\n"  # the source's file restored
@@ -84,12 +84,14 @@ def test_autograded_folders_equal_serial_nbgrader(courses: dict) -> None:
 def test_summary_says_what_failed_and_why(courses: dict) -> None:
     summary = courses["summary"]
     assert courses["stock"].returncode == 1  # stock nbgrader fails the same student
-    assert sorted(summary.graded) == sorted(set(STUDENTS) - {"kernel_exit"})
-    assert list(summary.failed) == ["kernel_exit"]
-    assert "DeadKernelError: Kernel died" in summary.failed["kernel_exit"]
+    # a kernel that kills itself is graded (the sandbox stops that notebook, the points
+    # before stay); a file that is not a notebook cannot be graded, and the summary says why
+    assert sorted(summary.graded) == sorted(set(STUDENTS) - {"corrupt_json"})
+    assert list(summary.failed) == ["corrupt_json"]
+    assert "corrupt notebook (invalid JSON" in summary.failed["corrupt_json"]
     report = summary.report()
-    assert "23 graded, 1 failed" in report and "s per notebook" in report
-    assert "failed kernel_exit: nbclient.exceptions.DeadKernelError" in report
+    assert f"{len(STUDENTS) - 1} graded, 1 failed" in report and "s per notebook" in report
+    assert "failed corrupt_json: backprop_course.sandbox.execute.InvalidSubmissionError" in report
 
 
 def test_a_second_run_grades_nothing(courses: dict) -> None:

@@ -52,20 +52,46 @@ def materialise(root: Path, notebooks: Path) -> list[str]:
     return names
 
 
+def isolation() -> str:
+    """The isolation the sandbox can give student code here: "full" (root on Linux),
+    "namespaces" (unprivileged user namespaces), "none" (rlimits only) or
+    "unavailable" (not a POSIX system: plain kernels, time and output bounds only)."""
+    if os.name != "posix":
+        return "unavailable"
+    from ..sandbox.launch import isolation_level
+
+    return isolation_level()
+
+
 def autograde_preprocessors() -> list[Any]:
-    """nbgrader's autograde preprocessors with :class:`.BoundedExecute` for ``Execute``
-    and :class:`.TrustedVerdicts` right after it."""
+    """nbgrader's autograde preprocessors with :class:`.SandboxedExecute` for ``Execute``,
+    then :class:`.TrustedVerdicts` and :class:`.SolutionScan` right after it."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    from .execute import BoundedExecute
+    from ..sandbox.execute import SandboxedExecute
+    from .scan import SolutionScan
     from .trusted import TrustedVerdicts
 
     stock = Autograde.class_traits()["autograde_preprocessors"].default()
     if Execute not in stock:
         raise RuntimeError(f"nbgrader's autograde preprocessors have no Execute: {stock}")
     position = stock.index(Execute)
-    return [*stock[:position], BoundedExecute, TrustedVerdicts, *stock[position + 1:]]
+    return [*stock[:position], SandboxedExecute, TrustedVerdicts, SolutionScan,
+            *stock[position + 1:]]
+
+
+def sanitize_preprocessors() -> list[Any]:
+    """nbgrader's sanitize preprocessors with :class:`.RestoreMetadata` right before
+    ``OverwriteCells``."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import OverwriteCells
+
+    from .sanitize import RestoreMetadata
+
+    stock = Autograde.class_traits()["sanitize_preprocessors"].default()
+    position = stock.index(OverwriteCells)
+    return [*stock[:position], RestoreMetadata, *stock[position:]]
 
 
 def configure(c: Any, root: str | Path, notebooks: str | Path,
@@ -73,8 +99,17 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     """Configure nbgrader (a traitlets ``Config``) for the course in ``root`` whose
     assignments are the graded notebooks in ``notebooks``; return the assignments.
 
+    Student code runs in the sandbox (:mod:`backprop_course.sandbox`) at the strongest
+    :func:`isolation` this machine allows, required from then on (so it never degrades
+    silently; the executor logs the level, and warns when it is not "full"); the
+    sandbox never shows ``root``, ``notebooks`` or the root of the course it grades in.
+    A submitted file that is not a gradable notebook is refused with a one-line reason
+    (:class:`.ValidatedExporter`); the other students are graded.
     ``trusted=False`` keeps stock nbgrader's autograding (for the benchmark).
     """
+    from ..sandbox.execute import ValidatedExporter
+    from .exercise import GRADER_ENV
+
     root, notebooks = Path(root).resolve(), Path(notebooks).resolve()
     names = materialise(root, notebooks)
     c.CourseDirectory.root = str(root)
@@ -82,10 +117,17 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     c.Execute.timeout = 60
     c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]  # no "TCP" warnings
-    c.BoundedExecute.notebook_timeout = 600
     c.OverwriteCells.add_missing_cells = True
     if trusted:
+        level = isolation()
+        c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
         c.Autograde.autograde_preprocessors = autograde_preprocessors()
+        c.Autograde.exporter_class = ValidatedExporter
+        c.SandboxedExecute.notebook_timeout = 600
+        c.SandboxedExecute.sandbox = level != "unavailable"
+        c.SandboxedExecute.kernel_env = {GRADER_ENV: "trusted"}
+        c.SandboxedExecute.hidden_paths = [str(root), str(notebooks)]
+        c.SandboxKernelManager.require_isolation = "none" if level == "unavailable" else level
     return names
 
 

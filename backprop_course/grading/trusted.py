@@ -16,13 +16,16 @@ grader process
 
 :class:`TrustedVerdicts` is the nbgrader preprocessor (after ``Execute`` in
 ``Autograde.autograde_preprocessors``); :func:`grade_notebook` does the same without
-nbgrader, on any notebook file.
+nbgrader, on any notebook file. A check cell that the executor stopped or did not run
+(a ``GradingStopped`` error: a limit breach in or above it) fails with the executor's
+message, whatever data it published.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,11 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from ..sandbox.execute import ENAME as STOPPED
+from ..sandbox.execute import SandboxedExecute
 from . import exercises as _exercises  # noqa: F401  (register every exercise now)
 from . import wire
-from .exercise import Result, get
+from .exercise import GRADER_ENV, Result, get
 
 CHECK_ARGUMENTS = ("exercise_id", "student", "part", "seed")
 LITERALS = "check() needs a literal exercise id, part and seed"
@@ -99,6 +104,14 @@ def _payloads(outputs: list) -> list[Any]:
             if o.get("output_type") == "display_data" and wire.MIME in o.get("data", {})]
 
 
+def _stopped(outputs: list) -> str | None:
+    """The sandbox's message if grading stopped in or above this cell (a limit breach)."""
+    for output in outputs:
+        if output.get("output_type") == "error" and output.get("ename") == STOPPED:
+            return str(output.get("evalue"))[:1000]
+    return None
+
+
 def _why_not_run(outputs: list) -> str:
     for output in outputs:
         if output.get("output_type") == "error":
@@ -139,6 +152,9 @@ def judge_cell(source: str, outputs: list) -> tuple[bool, str, list[str]] | None
         return False, f"[FAIL] this test cell cannot be graded: {error}", ["data"]
     if not calls:
         return None
+    stopped = _stopped(outputs)
+    if stopped is not None:
+        return False, f"[FAIL] {calls[0].exercise} / {calls[0].part}\n  - {stopped}", ["error"]
     payloads = _payloads(outputs)
     reports, kinds = [], []
     for number, call in enumerate(calls):
@@ -223,14 +239,15 @@ def grade_notebook(path: str | Path, timeout: int = 60,
     -------
     the executed notebook (outputs rewritten) and one verdict per check cell
     """
-    from .execute import BoundedExecute
-
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    executor = BoundedExecute(timeout=timeout, notebook_timeout=notebook_timeout,
-                              kernel_name="python3")
+    quiet = logging.getLogger("backprop_course.check")  # no "no sandbox" warning: own code
+    quiet.setLevel(logging.ERROR)
+    executor = SandboxedExecute(timeout=timeout, notebook_timeout=notebook_timeout,
+                                kernel_name="python3", sandbox=False, log=quiet,
+                                kernel_env={GRADER_ENV: "trusted"})
     executor.preprocess(nb, {"metadata": {"path": str(path.parent.resolve())}})
     return nb, judge_notebook(nb)

@@ -9,18 +9,22 @@ its test cannot score), the cells that ran before keep their outputs and points,
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import typing as t
 
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.exporters import NotebookExporter
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Bool, Dict, Integer, List, Unicode
 
 from . import launch
 from .manager import SandboxKernelManager
+from .validate import validate_submission
 
 ENAME = "GradingStopped"
 
@@ -47,21 +51,66 @@ class SandboxedExecute(Execute):
 
     Configure with ``c.SandboxedExecute.timeout`` (seconds per cell),
     ``notebook_timeout`` and ``max_output_bytes``; the kernel's limits live on
-    ``c.SandboxKernelManager``.
+    ``c.SandboxKernelManager``. With ``sandbox = False`` the kernel is a plain local
+    one (a student checking their own notebook) with the same time and output bounds.
     """
 
     notebook_timeout = Integer(600, help="wall seconds for the whole notebook").tag(config=True)
     max_output_bytes = Integer(10 << 20, help="characters of output per notebook").tag(
         config=True)
+    sandbox = Bool(True, help="run kernels in the sandbox (False: plain local kernels)").tag(
+        config=True)
+    kernel_env = Dict(value_trait=Unicode(), help="extra environment variables of the "
+                      "kernel (the sandbox passes on only its allow-list)").tag(config=True)
+    hidden_paths = List(Unicode(), help="paths the kernel must not see, added to "
+                        "SandboxKernelManager.hidden_paths; the nbgrader course root "
+                        "(CourseDirectory.root) is always added").tag(config=True)
 
     def __init__(self, **kwargs: t.Any) -> None:
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(**kwargs)
+        if not self.sandbox:
+            self.kernel_manager_class = AsyncKernelManager
         self.interrupt_on_timeout = False  # a timeout ends the notebook: no interrupt games
+
+    def _log_isolation(self) -> None:
+        """Say how isolated the student's code is: info if fully, else a warning."""
+        if not self.sandbox:
+            self.log.warning("no sandbox: the kernel runs as you, with your files and "
+                             "network (time and output limits only)")
+            return
+        level = launch.isolation_level()
+        if launch.MISSING[level]:
+            self.log.warning("sandbox isolation %r: missing %s", level,
+                             "; ".join(launch.MISSING[level]))
+        else:
+            self.log.info("sandbox isolation %r: no network, no course files, own uid, "
+                          "rlimits", level)
+
+    def _hidden(self) -> list[str]:
+        """The configured hidden paths plus the course root this run grades in."""
+        course = self.config.get("CourseDirectory", {})
+        root = [course["root"]] if "root" in course else []
+        return sorted({os.path.realpath(p) for p in [*self.hidden_paths, *root]})
+
+    def create_kernel_manager(self) -> t.Any:
+        """The kernel manager, with the course root among its hidden paths."""
+        km = super().create_kernel_manager()
+        if isinstance(km, SandboxKernelManager):
+            km.hidden_paths = sorted({*km.hidden_paths, *self._hidden()})
+        return km
+
+    async def async_start_new_kernel(self, **kwargs: t.Any) -> None:
+        """Start the kernel with ``kernel_env`` added to its environment."""
+        kwargs["env"] = {**os.environ, **kwargs.get("env", {}), **self.kernel_env}
+        await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
 
     def preprocess(self, nb: NotebookNode, resources: t.Any = None,
                    km: t.Any = None) -> tuple[NotebookNode, dict[str, t.Any]]:
         """Execute ``nb``; stop at the first breach and mark the cells not run."""
+        self._log_isolation()
         self._deadline = time.monotonic() + self.notebook_timeout
         self._output_chars = 0
         self._stop_reason: str | None = None  # set when we decide to stop
@@ -107,12 +156,12 @@ class SandboxedExecute(Execute):
         except DeadKernelError:
             self._stop(cell, self._stop_reason or self._death_message(self.km))
         else:
-            error = [o for o in cell.outputs if o.output_type == "error"]
+            error = [o for o in cell.get("outputs", []) if o.output_type == "error"]
             if self._stop_reason is not None:
                 self._stop(cell, self._stop_reason)
             elif error and error[-1].ename == "MemoryError":
-                mb = self.km.memory_bytes >> 20
-                self._stop(cell, f"memory limit ({mb} MB) reached")
+                mb = getattr(self.km, "memory_bytes", 0) >> 20
+                self._stop(cell, f"memory limit ({mb} MB) reached" if mb else "out of memory")
         return cell, self.resources
 
     def _stop(self, cell: NotebookNode, why: str) -> None:
@@ -124,14 +173,15 @@ class SandboxedExecute(Execute):
 
     def _timeout_message(self, error: str) -> str:
         if "IOPub" in error:
-            return (f"output limit exceeded (an output over {self.km.max_message_bytes >> 20} "
-                    "MB was dropped), or the kernel stopped sending output")
+            mb = getattr(self.km, "max_message_bytes", 0) >> 20
+            return (f"output limit exceeded (an output over {mb} MB was dropped), or the "
+                    "kernel stopped sending output")
         if time.monotonic() >= self._deadline - 1:
             return f"the notebook ran longer than {self.notebook_timeout} s in total"
         return f"the cell ran longer than {self.timeout} s"
 
-    def _death_message(self, km: SandboxKernelManager) -> str:
-        code = km.exit_code
+    def _death_message(self, km: t.Any) -> str:
+        code = getattr(km, "exit_code", None)
         if code == 128 + signal.SIGXCPU:
             return f"CPU time limit ({km.cpu_seconds} s) exceeded: the kernel was stopped"
         if code == 128 + signal.SIGKILL:
@@ -155,3 +205,24 @@ class SandboxedExecute(Execute):
                 self.km.provisioner.process.kill()
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+class InvalidSubmissionError(ValueError):
+    """A submitted file that is not a notebook nbgrader can grade (the message says why)."""
+
+
+class ValidatedExporter(NotebookExporter):
+    """nbgrader's notebook exporter that first checks the file with
+    :func:`.validate_submission`: a corrupt, binary, wrong-version or oversized file
+    raises :class:`InvalidSubmissionError` with a one-line reason before anything reads it
+    (nbgrader logs it, skips that student and grades the rest).
+
+    Use it with ``c.Autograde.exporter_class``.
+    """
+
+    def from_filename(self, filename: str, resources: dict | None = None,
+                      **kw: t.Any) -> tuple[str, dict]:
+        problem = validate_submission(filename)
+        if problem is not None:
+            raise InvalidSubmissionError(problem)
+        return super().from_filename(filename, resources, **kw)

@@ -78,7 +78,10 @@ def hand_in(root: Path, db_url: str, student: str, spec: dict, release: Any,
             cell.source = solutions[_grade_id(cell)] if new == "SOLUTION" else new
     folder = root / "submitted" / student / ASSIGNMENT
     shutil.copytree(root / "release" / ASSIGNMENT, folder)
-    nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
+    if "raw" in spec:  # a broken file instead of a notebook
+        (folder / f"{ASSIGNMENT}.ipynb").write_text(spec["raw"])
+    else:
+        nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
     for name, text in spec.get("files", {}).items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
