@@ -78,6 +78,15 @@ def test_feedback_names_the_mistake(course: Course, assignment: str, example: Ex
             assert line.strip() in text, f"not in the feedback HTML: {line}"
 
 
+def test_feedback_shows_widgets_as_pictures(course: Course) -> None:
+    """No widget state is stored when grading, so the feedback page shows each widget's
+    static picture (notebook 03 has a JacobianExplorer) instead of "Loading widget..."."""
+    page = course.path("feedback", "03_jacobians_relu", "solution", ".html").read_text()
+    assert "JacobianExplorer" in page
+    assert 'src="data:image/svg+xml;base64,' in page
+    assert "Loading widget" not in page and "application/vnd.jupyter.widget-state" not in page
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_is_clean_and_fails_first_at_the_first_exercise(course: Course,
                                                                  assignment: str) -> None:

@@ -116,6 +116,9 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     c.Execute.timeout = 60
+    # no widget state in graded notebooks: the feedback HTML then shows each widget's
+    # static picture (its _repr_mimebundle_) instead of "Loading widget..."
+    c.Execute.store_widget_state = False
     c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]  # no "TCP" warnings
     c.OverwriteCells.add_missing_cells = True
     if trusted:
