@@ -75,23 +75,49 @@ def test_the_submissions_cover_the_grading_rules(courses: dict) -> None:
 
 def test_autograded_folders_equal_serial_nbgrader(courses: dict) -> None:
     serial, parallel = autograded(courses["serial"]), autograded(courses["parallel"])
-    assert sorted(parallel) == sorted(set(STUDENTS) - {"corrupt_json"})
+    assert sorted(parallel) == STUDENTS
     assert parallel == serial
     assert parallel["extra_files"]["notes/todo.md"] == (0o444, "check the sign\n")
     assert parallel["scale_cheat"]["scale.txt"][1] == "2.0\n"  # the source's file restored
 
 
-def test_summary_says_what_failed_and_why(courses: dict) -> None:
+def test_summary_says_what_was_refused_and_why(courses: dict) -> None:
     summary = courses["summary"]
-    assert courses["stock"].returncode == 1  # stock nbgrader fails the same student
+    assert courses["stock"].returncode == 0
     # a kernel that kills itself is graded (the sandbox stops that notebook, the points
-    # before stay); a file that is not a notebook cannot be graded, and the summary says why
-    assert sorted(summary.graded) == sorted(set(STUDENTS) - {"corrupt_json"})
-    assert list(summary.failed) == ["corrupt_json"]
-    assert "corrupt notebook (invalid JSON" in summary.failed["corrupt_json"]
+    # before stay); a file that is not a notebook is graded 0 as a stand-in that says why
+    assert sorted(summary.graded) == STUDENTS and summary.failed == {}
+    assert list(summary.refused) == ["corrupt_json"]
+    assert "corrupt notebook (invalid JSON" in summary.refused["corrupt_json"]
     report = summary.report()
-    assert f"{len(STUDENTS) - 1} graded, 1 failed" in report and "s per notebook" in report
-    assert "failed corrupt_json: backprop_course.sandbox.execute.InvalidSubmissionError" in report
+    assert f"{len(STUDENTS)} graded (1 refused files" in report and "s per notebook" in report
+    assert "refused corrupt_json: ASSIGNMENT.ipynb: corrupt notebook".replace(
+        "ASSIGNMENT", ASSIGNMENT) in report
+
+
+def test_summary_says_what_failed_and_why(courses: dict) -> None:
+    """Folders nbgrader cannot grade at all fail with a reason, without a worker, and
+    are not tried again until they change."""
+    root = copy_course(courses["parallel"], courses["tmp"] / "unreadable")
+    submitted = root / "submitted"
+    shutil.copytree(submitted / "right_1", submitted / "bad_time")
+    (submitted / "bad_time" / ASSIGNMENT / "timestamp.txt").write_text("the day before\n")
+    (submitted / "no_notebook" / ASSIGNMENT).mkdir(parents=True)
+    (submitted / "no_notebook" / ASSIGNMENT / "answers.py").write_text("x = 1\n")
+    shutil.copytree(submitted / "right_1", submitted / "linked")
+    (submitted / "linked" / ASSIGNMENT / "notes.txt").symlink_to(root / "gradebook.db")
+    odd = ["bad_time", "linked", "no_notebook"]
+    summary = autograde(ASSIGNMENT, root=root, students=odd, stream=io.StringIO())
+    assert summary.graded == [] and sorted(summary.failed) == odd
+    assert summary.worker_seconds == []  # no worker was asked
+    assert "timestamp.txt does not hold a date and time: 'the day before'" in \
+        summary.failed["bad_time"]
+    assert "no notebook was submitted" in summary.failed["no_notebook"]
+    assert "holds symbolic links (notes.txt)" in summary.failed["linked"]
+    report = summary.report()
+    assert "0 graded, 3 failed" in report and "failed no_notebook: no notebook" in report
+    again = autograde(ASSIGNMENT, root=root, students=odd, stream=io.StringIO())
+    assert (again.planned, again.already) == (0, 3)
 
 
 def test_a_second_run_grades_nothing(courses: dict) -> None:

@@ -72,7 +72,11 @@ BUGS = [
     ("max_backward", lambda a, b, g: (g, g), "random", "both"),
     ("max_backward", lambda a, b, g: (g * (a < b), g * (b < a)), "random", "reversed"),
     ("max_backward", lambda a, b, g: ((a > b) * 1.0, (b > a) * 1.0), "random", "upstream"),
+    ("sigmoid_backward", lambda x, g: g * x * (1 - x), "random", "input"),
     ("max_backward", lambda a, b, g: (g * (a >= b), g * (b > a)), "edge", "ties"),
+    ("max_backward", lambda a, b, g: (g * (a > b), g * (b > a)), "edge", "ties"),
+    # at the edge case a >= b everywhere: g * (a >= b) == g, yet "both" explains both arrays
+    ("max_backward", lambda a, b, g: (g, g), "edge", "both"),
     ("relu_backward", lambda x, g: (x > 0) * 1.0, "given", "upstream"),
     ("relu_backward", lambda x, g: g * (g > 0), "random", "upstream_mask"),
     ("relu_backward", lambda x, g: g * (x >= 0), "edge", "kink"),

@@ -26,6 +26,7 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
+from backprop_course.grading.exporter import refusal
 from backprop_course.grading.pipeline import Course
 from backprop_course.grading.submissions import Example, build
 from backprop_course.sandbox.launch import isolation_level
@@ -198,6 +199,9 @@ CATALOGUE: dict[str, tuple[list[Edit], float]] = {
     "patch_checker_module": ([relu(PATCH_CHECKER_MODULE)], 2),
     "fake_payload": ([relu(FAKE_PAYLOAD)], 2),
     "forge_outputs": ([forge_outputs], 2),
+    # the grader's own notebook metadata (a refusal skips the run, "autograded" a regrade)
+    "forge_refusal": ([lambda nb, ctx: nb.metadata.update(backprop_course={
+        "refused": "nothing to see", "autograded": True})], 8),
     # locked cells and metadata, with an answer that fails only relu_edge (7 points)
     "edit_locked": ([relu(KINK_RELU), edit_test_cell("relu_edge", source="print('[PASS]')"),
                      edit_test_cell("relu_given", source='check("relu_backward", relu_backward, '
@@ -222,7 +226,7 @@ CATALOGUE: dict[str, tuple[list[Edit], float]] = {
     "torch_in_added_cell": ([relu("def relu_backward(x, grad_out):\n    pass\n"),
                              add_cell_after("relu_solution", TORCH)], 2),
 }
-#: bad files: no autograded notebook, a one-line reason in nbgrader's log
+#: bad files: graded 0 as the release with a first cell that says why (also in the log)
 BAD_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
     "corrupt_json": (lambda p: p.write_text('{"cells": [ nope'), "corrupt notebook"),
     "binary": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\0\0" * 100), "binary data"),
@@ -274,6 +278,10 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
         path = course.path("submitted", ASSIGNMENT, student)
         path.parent.mkdir(parents=True)
         write(path)
+    linked = course.path("submitted", ASSIGNMENT, "symlink")
+    linked.parent.mkdir(parents=True)
+    nbformat.write(honest, linked)
+    (linked.parent / "notes.txt").symlink_to(course.path("source", ASSIGNMENT))
     missing = root / "submitted" / "missing" / ASSIGNMENT
     missing.mkdir(parents=True)
     (missing / "notes.txt").write_text("the notebook was never handed in")
@@ -311,11 +319,14 @@ def test_limits_stop_with_a_clear_message(batch: dict) -> None:
     expected = {"sleep_forever": "the cell ran longer than 8 s",
                 "cpu_hog": "CPU time limit", "memory_hog": "memory limit",
                 "kill_kernel": "the kernel died", "output_flood_lines": "output limit",
-                "output_flood_single": "output limit"}
-    for student, phrase in expected.items():
+                # building and encoding 500 MB costs the kernel seconds of CPU: on a
+                # loaded machine the CPU limit (6 s here) can come first, also a true reason
+                "output_flood_single": "output limit|CPU time limit"}
+    for student, phrases in expected.items():
         reports = course.reports(ASSIGNMENT, student)
         assert reports["by_hand_dfdz"].startswith("[PASS]"), student
-        assert phrase in reports["relu_shape"], (student, reports["relu_shape"])
+        assert any(p in reports["relu_shape"] for p in phrases.split("|")), (
+            student, reports["relu_shape"])
 
 
 def test_scan_says_why(batch: dict) -> None:
@@ -330,16 +341,42 @@ def test_scan_says_why(batch: dict) -> None:
 
 def test_bad_files_are_explained_and_the_rest_graded(batch: dict) -> None:
     run, course = batch["run"], batch["course"]
-    assert run.returncode == 1  # nbgrader: some submissions failed
-    for student, (_, phrase) in BAD_FILES.items():
-        assert not course.path("autograded", ASSIGNMENT, student).exists()
-        line = [x for x in run.stderr.splitlines()
-                if "InvalidSubmissionError" in x and phrase in x]
-        assert line, (student, run.stderr[-3000:])
-    assert f"No notebooks were matched by '{batch['root']}/submitted/missing/" in run.stderr
-    scores = course.scores(ASSIGNMENT)  # a bad file: a submission without points
-    assert set(scores) == set(CATALOGUE) | set(BAD_FILES)
-    assert all(s == 0 for student in BAD_FILES for s, _ in scores[student].values())
+    assert run.returncode == 0, run.stderr[-3000:]  # nothing failed: bad files are graded
+    refused = {**BAD_FILES, "missing": (None, "notebook missing")}
+    scores = course.scores(ASSIGNMENT)
+    assert set(scores) == set(CATALOGUE) | set(refused)
+    for student, (_, phrase) in refused.items():
+        assert all(s == 0 for s, _ in scores[student].values()), (student, scores[student])
+        page = nbformat.read(course.path("autograded", ASSIGNMENT, student), as_version=4)
+        assert phrase in page.cells[0].source and refusal(page) and phrase in refusal(page)
+        assert all(phrase in report and "not run: the submitted file was refused" in report
+                   for report in course.reports(ASSIGNMENT, student).values()), student
+        assert [x for x in run.stderr.splitlines() if f"{student}/{ASSIGNMENT}: file "
+                f"refused" in x and phrase in x], (student, run.stderr[-3000:])
+    # the stand-in is the release: the student sees the assignment, not the solutions
+    release = nbformat.read(course.path("release", ASSIGNMENT), as_version=4)
+    page = nbformat.read(course.path("autograded", ASSIGNMENT, "binary"), as_version=4)
+    assert len(page.cells) == len(release.cells) + 1
+
+    def answers(nb: NotebookNode) -> list[str]:
+        return [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert answers(page) == answers(release)
+    assert (course.path("autograded", ASSIGNMENT, "missing").parent / "notes.txt").exists()
+
+
+def test_a_symlinked_submission_is_not_graded(batch: dict) -> None:
+    run, course = batch["run"], batch["course"]
+    assert not course.path("autograded", ASSIGNMENT, "symlink").parent.exists()
+    assert "symlink" not in course.scores(ASSIGNMENT)
+    assert [x for x in run.stderr.splitlines() if "/symlink/" in x and
+            "holds symbolic links (notes.txt)" in x], run.stderr[-3000:]
+
+
+def test_a_student_cannot_forge_our_metadata(batch: dict) -> None:
+    course: Course = batch["course"]
+    page = nbformat.read(course.path("autograded", ASSIGNMENT, "forge_refusal"), as_version=4)
+    assert page.metadata["backprop_course"] == {"autograded": True}
+    assert sum(s for s, _ in course.scores(ASSIGNMENT)["forge_refusal"].values()) == 8
 
 
 def test_nothing_outside_the_sandbox_changed(batch: dict) -> None:

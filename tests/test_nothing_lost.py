@@ -11,6 +11,7 @@ autograde`` needs no such step (tests/test_autograde_recovery.py).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from backprop_course.grading.exporter import finished
 from backprop_course.grading.pipeline import Course
 from backprop_course.grading.submissions import build, load_examples
 from backprop_course.sandbox.launch import isolation_level
@@ -80,13 +82,22 @@ def test_killed_batch_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None
     db = course.root / "gradebook.db"
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    autograde(course.root)  # a plain re-run grades the students never started
-    stranded = interrupted(db, students)
-    assert len(stranded) == 1 and stranded[0] in done_before  # the one killed mid-grading
-    for student in stranded:
-        assert autograde(course.root, "--force", "--student", student).returncode == 0
+    stranded = [s for s in interrupted(db, students) if s in done_before]
+    assert len(stranded) == 1  # the one killed mid-grading: a folder, no scores
+    rerun = autograde(course.root)  # a plain re-run, no --force
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    again = [line for line in rerun.stderr.splitlines() if "grading it again" in line]
+    assert len(again) == 1 and f"/{stranded[0]}/" in again[0], again
 
     assert interrupted(db, students) == []
+    assert all(finished(str(course.path("autograded", ASSIGNMENT, s))) for s in students)
+    # a killed --force regrade leaves the old scores in the gradebook: the mark decides,
+    # not the scores (here the folder is left as the sanitize pass writes it)
+    victim = course.path("autograded", ASSIGNMENT, students[0])
+    unmarked = json.loads(victim.read_text())
+    del unmarked["metadata"]["backprop_course"]
+    victim.write_text(json.dumps(unmarked))
+    assert f"/{students[0]}/" in autograde(course.root).stderr and finished(str(victim))
     scores = course.scores(ASSIGNMENT)
     assert sorted(scores) == sorted(students)
     with sqlite3.connect(db) as con:

@@ -9,6 +9,7 @@ once more (a kernel that lost a port race, say) before it is recorded as failed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -19,10 +20,11 @@ from typing import TextIO
 
 from nbgrader.coursedir import CourseDirectory
 
+from ..grading.exporter import refusal
 from . import plan
 from .gradebook import GRADED, GradebookWriter
 from .progress import LOST, Progress, Summary
-from .task import GradingError, grade
+from .task import Graded, GradingError, Submission, grade
 
 #: Submissions in flight per worker: enough to keep workers busy, few enough that a
 #: big course is not read into memory at once.
@@ -86,6 +88,13 @@ def autograde(assignment: str, root: Path | None = None, students: list[str] | N
     return summary
 
 
+def refused(graded: Graded) -> str:
+    """Why the submission's file was refused (graded 0 as a stand-in), or ""."""
+    reasons = [refusal(json.loads(data)) for name, (data, _) in sorted(graded.files.items())
+               if name.endswith(".ipynb") and "/" not in name]
+    return "; ".join(r for r in reasons if r)
+
+
 def _fan_out(client: object, spec: object, coursedir: CourseDirectory, todo: list[str],
              writer: GradebookWriter, summary: Summary, progress: Progress,
              on_recorded: Callable[[str, str], None] | None) -> None:
@@ -97,14 +106,22 @@ def _fan_out(client: object, spec: object, coursedir: CourseDirectory, todo: lis
     in_flight = {}
     completed = as_completed()
 
+    def finish(submission: Submission, outcome: str, why: str) -> None:
+        summary.add(submission.student, outcome, why)
+        progress.update(failed=outcome != GRADED)
+        if on_recorded is not None:
+            on_recorded(submission.student, outcome)
+
     def submit_next() -> None:
-        student = next(queue, None)
-        if student is None:
-            return
-        submission = plan.load_submission(coursedir, spec.name, student)
-        future = client.submit(grade, shared, submission, retries=1, pure=False)
-        in_flight[future] = submission
-        completed.add(future)
+        for student in queue:
+            submission = plan.load_submission(coursedir, spec.name, student)
+            if not submission.problem:
+                future = client.submit(grade, shared, submission, retries=1, pure=False)
+                in_flight[future] = submission
+                completed.add(future)
+                return
+            finish(submission, writer.record_failure(spec.name, submission,
+                                                     submission.problem), submission.problem)
 
     workers = max(len(client.scheduler_info()["workers"]), 1)
     for _ in range(PER_WORKER * workers):
@@ -118,11 +135,8 @@ def _fan_out(client: object, spec: object, coursedir: CourseDirectory, todo: lis
         except Exception as error:  # noqa: BLE001  (a lost task: left for the next run)
             outcome, why = LOST, f"{type(error).__name__}: {error}"
         else:
-            outcome, why = writer.record(spec.name, graded), ""
+            outcome, why = writer.record(spec.name, graded), refused(graded)
             summary.worker_seconds.append(graded.seconds)
         future.release()
-        summary.add(submission.student, outcome, why)
-        progress.update(failed=outcome != GRADED)
-        if on_recorded is not None:
-            on_recorded(submission.student, outcome)
+        finish(submission, outcome, why)
         submit_next()

@@ -16,6 +16,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import find_all_files
 from sqlalchemy import inspect
 
+from ..grading.exporter import symlinks
 from .gradebook import one_transaction
 from .task import AssignmentSpec, Files, Submission
 
@@ -60,7 +61,7 @@ def copy_assignment(source: Gradebook, name: str, target: Gradebook) -> None:
 
 def assignment_spec(config: Any, gradebook: Gradebook, name: str) -> AssignmentSpec:
     """Everything a worker needs besides the submission: the configuration, a gradebook
-    with only this assignment, and its non-notebook source files.
+    with only this assignment, its non-notebook source files and its released notebooks.
 
     Raises
     ------
@@ -74,8 +75,10 @@ def assignment_spec(config: Any, gradebook: Gradebook, name: str) -> AssignmentS
             copy_assignment(gradebook, name, copy)
         data = path.read_bytes()
     source = Path(coursedir.format_path(coursedir.source_directory, ".", name))
+    release = Path(coursedir.format_path(coursedir.release_directory, ".", name))
     return AssignmentSpec(name, coursedir.course_id, config, data,
-                          read_folder(source, coursedir.ignore + ["*.ipynb"]))
+                          read_folder(source, coursedir.ignore + ["*.ipynb"]),
+                          {p.name: p.read_bytes() for p in sorted(release.glob("*.ipynb"))})
 
 
 def read_folder(folder: Path, ignore: list[str]) -> Files:
@@ -93,10 +96,28 @@ def digest(files: Files) -> str:
 
 
 def load_submission(coursedir: CourseDirectory, assignment: str, student: str) -> Submission:
-    """A student's submitted folder, read now."""
+    """A student's submitted folder, read now. A folder that holds symbolic links, cannot
+    be read, holds no notebook or whose ``timestamp.txt`` is not a time gives a submission with a
+    ``problem`` (stock nbgrader fails such a student when grading them alone)."""
     folder = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
-    files = read_folder(folder, coursedir.ignore)
-    timestamp: datetime | None = coursedir.get_existing_timestamp(str(folder))
+    links = symlinks(str(folder))
+    if links:  # never read what they point at (as the instructor)
+        return Submission(student, None, digest({}), {}, "the submission holds symbolic "
+                          f"links ({', '.join(links[:5])}); replace them with files")
+    try:
+        files = read_folder(folder, coursedir.ignore)
+    except OSError as error:
+        return Submission(student, None, digest({}), {},
+                          f"the submitted folder cannot be read: {error}")
+    try:
+        timestamp: datetime | None = coursedir.get_existing_timestamp(str(folder))
+    except Exception:  # noqa: BLE001  (nbgrader 0.9 raises AttributeError for a bad one)
+        text = files.get("timestamp.txt", b"")[:100].decode("utf-8", "replace").strip()
+        return Submission(student, None, digest(files), files,
+                          f"timestamp.txt does not hold a date and time: {text!r}")
+    if not any(name.endswith(".ipynb") and "/" not in name for name in files):
+        return Submission(student, timestamp, digest(files), files,
+                          f"no notebook was submitted (the folder holds {sorted(files)})")
     return Submission(student, timestamp, digest(files), files)
 
 

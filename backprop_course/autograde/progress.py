@@ -24,15 +24,19 @@ class Summary:
     already: int = 0
     graded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # graded 0: not a notebook
     lost: dict[str, str] = field(default_factory=dict)  # no result: not recorded, retry
     ignored: dict[str, str] = field(default_factory=dict)  # duplicate or stale results
     worker_seconds: list[float] = field(default_factory=list)
     wall_seconds: float = 0.0
 
     def add(self, student: str, outcome: str, why: str = "") -> None:
-        """Count one result: ``graded``, ``failed`` (why), ``lost`` (why) or ignored."""
+        """Count one result: ``graded`` (why, if the file was refused), ``failed`` (why),
+        ``lost`` (why) or ignored."""
         if outcome == "graded":
             self.graded.append(student)
+            if why:
+                self.refused[student] = why
         elif outcome == "failed":
             self.failed[student] = why
         elif outcome == LOST:
@@ -47,7 +51,9 @@ class Summary:
     def report(self) -> str:
         """The summary in words."""
         done = len(self.graded) + len(self.failed)
-        lines = [f"autograde {self.assignment}: {len(self.graded)} graded, "
+        refused = (f" ({len(self.refused)} refused files: scored 0, the reason on their "
+                   "feedback page)") if self.refused else ""
+        lines = [f"autograde {self.assignment}: {len(self.graded)} graded{refused}, "
                  f"{len(self.failed)} failed, {self.already} already recorded, "
                  f"{len(self.lost)} not graded (rerun to retry) in {self.wall_seconds:.1f} s"]
         if done:
@@ -55,6 +61,7 @@ class Summary:
                          f"{sum(self.worker_seconds) / max(len(self.worker_seconds), 1):.2f} "
                          f"s per folder on a worker")
         for title, entries in (("failed", self.failed), ("not graded", self.lost),
+                               ("refused", self.refused),
                                ("ignored", self.ignored)):
             for student, why in sorted(entries.items()):
                 first, *rest = why.strip().splitlines() or [""]

@@ -41,6 +41,7 @@ class AssignmentSpec:
     config : the course's nbgrader configuration (a traitlets ``Config``)
     gradebook : a SQLite gradebook file holding the assignment's records only
     source_files : the assignment's non-notebook source files (``autograde`` restores them)
+    release_notebooks : the released notebooks (the stand-in for a file that is refused)
     """
 
     name: str
@@ -48,16 +49,19 @@ class AssignmentSpec:
     config: Any
     gradebook: bytes
     source_files: Files
+    release_notebooks: Files
 
 
 @dataclass(frozen=True)
 class Submission:
-    """One student's submitted folder, identified by its timestamp and content digest."""
+    """One student's submitted folder, identified by its timestamp and content digest;
+    ``problem`` says why it cannot be graded at all (then no worker sees it)."""
 
     student: str
     timestamp: str | None
     digest: str
     files: Files
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def grade(spec: AssignmentSpec, submission: Submission) -> Graded:
         root = Path(tmp)
         (root / "gradebook.db").write_bytes(spec.gradebook)
         _write(root / "source" / spec.name, spec.source_files)
+        _write(root / "release" / spec.name, spec.release_notebooks)
         _write(root / "submitted" / submission.student / spec.name, submission.files)
         config = copy.deepcopy(spec.config)
         config.CourseDirectory.root = str(root)

@@ -103,12 +103,13 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     :func:`isolation` this machine allows, required from then on (so it never degrades
     silently; the executor logs the level, and warns when it is not "full"); the
     sandbox never shows ``root``, ``notebooks`` or the root of the course it grades in.
-    A submitted file that is not a gradable notebook is refused with a one-line reason
-    (:class:`.ValidatedExporter`); the other students are graded.
+    A submitted file that is not a gradable notebook (or no notebook at all) is graded 0
+    as a stand-in whose first cell says why, and a batch killed mid-run resumes where
+    it stopped (:class:`.AutogradeExporter`).
     ``trusted=False`` keeps stock nbgrader's autograding (for the benchmark).
     """
-    from ..sandbox.execute import ValidatedExporter
     from .exercise import GRADER_ENV
+    from .exporter import AutogradeExporter
 
     root, notebooks = Path(root).resolve(), Path(notebooks).resolve()
     names = materialise(root, notebooks)
@@ -125,7 +126,7 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
         level = isolation()
         c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
         c.Autograde.autograde_preprocessors = autograde_preprocessors()
-        c.Autograde.exporter_class = ValidatedExporter
+        c.Autograde.exporter_class = AutogradeExporter
         c.SandboxedExecute.notebook_timeout = 600
         c.SandboxedExecute.sandbox = level != "unavailable"
         c.SandboxedExecute.kernel_env = {GRADER_ENV: "trusted"}

@@ -17,14 +17,12 @@ import typing as t
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbconvert.exporters import NotebookExporter
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode
 
 from . import launch
 from .manager import SandboxKernelManager
-from .validate import validate_submission
 
 ENAME = "GradingStopped"
 
@@ -116,15 +114,25 @@ class SandboxedExecute(Execute):
         self._stop_reason: str | None = None  # set when we decide to stop
         self._stopped = False
         self._start_failure: str | None = None
+        refused = (resources or {}).get("backprop_course", {}).get("refused")
+        if refused:  # a stand-in for a file that is not a notebook: nothing to run
+            return self._mark_not_run(nb, resources, f"the submitted file was refused: "
+                                      f"{refused}")
         try:
             return super().preprocess(nb, resources, km)
         except RuntimeError:
             if self._start_failure is None:
                 raise
-        self._stopped, self._why = True, self._start_failure
+        return self._mark_not_run(nb, resources, self._start_failure)
+
+    def _mark_not_run(self, nb: NotebookNode, resources: t.Any,
+                      why: str) -> tuple[NotebookNode, dict[str, t.Any]]:
+        """Give every code cell a "not run" error saying ``why`` (no kernel ran)."""
+        self._stopped, self._why = True, why
         for cell in nb.cells:
-            self.preprocess_cell(cell, resources, 0)
-        return nb, self.resources
+            if cell.cell_type == "code" and cell.source.strip():
+                cell.outputs = [stop_output(f"not run: {why}")]
+        return nb, resources
 
     async def async_start_new_kernel_client(self) -> t.Any:
         """Connect to the kernel; if it died while starting, remember why."""
@@ -205,24 +213,3 @@ class SandboxedExecute(Execute):
                 self.km.provisioner.process.kill()
             return None
         return super().output(outs, msg, display_id, cell_index)
-
-
-class InvalidSubmissionError(ValueError):
-    """A submitted file that is not a notebook nbgrader can grade (the message says why)."""
-
-
-class ValidatedExporter(NotebookExporter):
-    """nbgrader's notebook exporter that first checks the file with
-    :func:`.validate_submission`: a corrupt, binary, wrong-version or oversized file
-    raises :class:`InvalidSubmissionError` with a one-line reason before anything reads it
-    (nbgrader logs it, skips that student and grades the rest).
-
-    Use it with ``c.Autograde.exporter_class``.
-    """
-
-    def from_filename(self, filename: str, resources: dict | None = None,
-                      **kw: t.Any) -> tuple[str, dict]:
-        problem = validate_submission(filename)
-        if problem is not None:
-            raise InvalidSubmissionError(problem)
-        return super().from_filename(filename, resources, **kw)

@@ -39,7 +39,9 @@ def validate_submission(path: str | Path, max_file_bytes: int = MAX_FILE_BYTES,
     path = Path(path)
     name = path.name
     if not path.is_file():
-        return f"{name}: notebook missing (nothing was submitted under this name)"
+        others = sorted(p.name for p in path.parent.glob("*.ipynb") if p != path)
+        found = f"; found {', '.join(others)}: rename it to {name}" if others else ""
+        return f"{name}: notebook missing (nothing was submitted under this name{found})"
     size = path.stat().st_size
     if size > max_file_bytes:
         return (f"{name}: file too large ({size / 2**20:.0f} MB; the limit is "

@@ -72,6 +72,8 @@ def _sigmoid_mistakes(case: dict) -> dict[str, tuple]:
         "sigma(x) (1 - sigma(x))": (g * s,),
         "one_minus: you multiplied by 1 - sigma(x) only; the local gradient is "
         "sigma(x) (1 - sigma(x))": (g * (1 - s),),
+        "input: you computed x (1 - x) from the input; the local gradient s (1 - s) "
+        "takes s = sigma(x), the gate's output": (g * x * (1 - x),),
     }
 
 

@@ -24,7 +24,7 @@ def mlp_forward(x, target, W1, b1, W2, b2, lam) -> np.ndarray:
 
 
 def mlp_gradients(x, target, W1, b1, W2, b2, lam, mean: bool = True,
-                  regularize: bool = True, relu_mask_from: str = "a1") -> tuple:
+                  reg_factor: float = 1.0, relu_mask_from: str = "a1") -> tuple:
     """Reference backward pass, with switches that reproduce common mistakes."""
     n = x.shape[0]
     a1 = x @ W1.T + b1
@@ -34,7 +34,7 @@ def mlp_gradients(x, target, W1, b1, W2, b2, lam, mean: bool = True,
     g = p - np.eye(s.shape[1])[np.asarray(target)]
     if mean:
         g = g / n
-    reg = lam if regularize else 0.0
+    reg = reg_factor * lam
     grad_W2 = g.T @ h1 + reg * W2
     grad_b2 = g.sum(axis=0)
     g = g @ W2
@@ -89,7 +89,10 @@ def _mlp_mistakes(case: dict) -> dict[str, tuple]:
         "the mean over N examples, so dL/ds = (p - y) / N":
             mlp_gradients(*args, mean=False),
         "regularization: you left out the regularizer's gradient lam * W (J = L + "
-        "lam * Omega, Omega = (||W1||^2 + ||W2||^2) / 2)": mlp_gradients(*args, regularize=False),
+        "lam * Omega, Omega = (||W1||^2 + ||W2||^2) / 2)": mlp_gradients(*args, reg_factor=0.0),
+        "regularization: you doubled the regularizer's gradient: Omega = (||W||^2) / 2 has "
+        "the gradient W, so its term is lam * W, not 2 lam * W": mlp_gradients(
+            *args, reg_factor=2.0),
         "relu: you did not multiply by ReLU's derivative [a1 > 0] on the way back":
             mlp_gradients(*args, relu_mask_from="none"),
     }
