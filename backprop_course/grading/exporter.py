@@ -120,12 +120,14 @@ class AutogradeExporter(NotebookExporter):
         coursedir = converter.coursedir
         pattern = coursedir.format_path(coursedir.submitted_directory, coursedir.student_id,
                                         coursedir.assignment_id)
+        notebooks: dict[str, list[str]] = {}  # per assignment, from the gradebook
         for folder in sorted(glob.glob(pattern)):
             ids = self._ids(folder)
             if ids is None or not os.path.isdir(folder):
                 continue
-            expected = [os.path.join(folder, f"{name}.ipynb")
-                        for name in self._notebooks(ids[1])
+            if ids[1] not in notebooks:
+                notebooks[ids[1]] = self._notebooks(ids[1])
+            expected = [os.path.join(folder, f"{name}.ipynb") for name in notebooks[ids[1]]
                         if fnmatch.fnmatchcase(name, coursedir.notebook_id)]
             found = converter.assignments.get(folder, [])
             missing = [p for p in expected if p not in found]
@@ -137,10 +139,10 @@ class AutogradeExporter(NotebookExporter):
                 self.log.error("%s: not graded: the submission holds symbolic links (%s); "
                                "replace them with files", folder, ", ".join(links[:5]))
                 del converter.assignments[folder]
-        for folder, notebooks in converter.assignments.items():
+        for folder, found in converter.assignments.items():
             ids = self._ids(folder)
             if ids is not None:
-                self._discard_unfinished(self._dest(*ids), notebooks, coursedir.notebook_id)
+                self._discard_unfinished(self._dest(*ids), found, coursedir.notebook_id)
 
     def _notebooks(self, assignment: str) -> list[str]:
         """The notebooks of an assignment in the gradebook (none if it is not there)."""
