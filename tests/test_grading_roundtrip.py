@@ -25,6 +25,7 @@ REPO = Path(__file__).parents[1]
 NOTEBOOKS = REPO / "notebooks"
 EXAMPLES = REPO / "grading" / "examples"
 ASSIGNMENTS = assignments(NOTEBOOKS)
+REFUSED = (ASSIGNMENTS[0], "unreadable")  # an image handed in as the notebook
 
 
 def examples_of(assignment: str) -> list[Example]:
@@ -40,6 +41,10 @@ def course(tmp_path_factory) -> Course:
     for assignment in ASSIGNMENTS:
         course.release(assignment)
         course.submit(assignment, examples_of(assignment))
+        if assignment == REFUSED[0]:  # and one file that is not a notebook
+            path = course.path("submitted", assignment, REFUSED[1])
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0" * 100)
         course.autograde(assignment)
         course.feedback(assignment)
     return course
@@ -107,11 +112,22 @@ def test_release_is_clean_and_fails_first_at_the_first_exercise(course: Course,
         assert error.ename == "NotImplementedError", (cell.source, error)
 
 
+def test_a_refused_file_gets_zero_and_a_page_that_says_why(course: Course) -> None:
+    assignment, student = REFUSED
+    assert {score for score, _ in course.scores(assignment)[student].values()} == {0.0}
+    page = course.path("feedback", assignment, student, ".html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "This notebook was not graded" in text
+    assert "not a notebook (binary data in a file named .ipynb)" in text
+    maximum = sum(m for _, m in course.scores(assignment)["blank"].values())
+    assert f"Score: 0.0 / {maximum:.1f}" in text
+
+
 def test_exported_csv_has_every_total(course: Course, tmp_path: Path) -> None:
     course.export(tmp_path / "grades.csv")
     with open(tmp_path / "grades.csv", newline="") as handle:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(handle)}
-    students = {e.name for _, e in cases()}
+    students = {e.name for _, e in cases()} | {REFUSED[1]}
     assert set(rows) == {(a, s) for a in ASSIGNMENTS for s in students}
     for (assignment, student), row in rows.items():
         cells = course.scores(assignment).get(student, {})  # no submission: 0

@@ -282,6 +282,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
     linked.parent.mkdir(parents=True)
     nbformat.write(honest, linked)
     (linked.parent / "notes.txt").symlink_to(course.path("source", ASSIGNMENT))
+    misnamed = course.path("submitted", ASSIGNMENT, "misnamed")
+    misnamed.parent.mkdir(parents=True)
+    nbformat.write(honest, misnamed.with_name(f"{ASSIGNMENT} (1).ipynb"))
     missing = root / "submitted" / "missing" / ASSIGNMENT
     missing.mkdir(parents=True)
     (missing / "notes.txt").write_text("the notebook was never handed in")
@@ -342,7 +345,8 @@ def test_scan_says_why(batch: dict) -> None:
 def test_bad_files_are_explained_and_the_rest_graded(batch: dict) -> None:
     run, course = batch["run"], batch["course"]
     assert run.returncode == 0, run.stderr[-3000:]  # nothing failed: bad files are graded
-    refused = {**BAD_FILES, "missing": (None, "notebook missing")}
+    refused = {**BAD_FILES, "missing": (None, "notebook missing"),
+               "misnamed": (None, f"found {ASSIGNMENT} (1).ipynb: rename it to {ASSIGNMENT}")}
     scores = course.scores(ASSIGNMENT)
     assert set(scores) == set(CATALOGUE) | set(refused)
     for student, (_, phrase) in refused.items():
