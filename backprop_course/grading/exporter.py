@@ -43,10 +43,12 @@ import nbformat
 from nbconvert.exporters import NotebookExporter
 from nbformat import NotebookNode
 
+from ..sandbox.execute import RESOURCES_KEY
 from ..sandbox.validate import validate_submission
 
-#: The notebook metadata key and the nbconvert resources key this exporter owns.
-KEY = "backprop_course"
+#: The notebook metadata key and the nbconvert resources key this exporter owns (the
+#: executor reads a refusal from the latter).
+KEY = RESOURCES_KEY
 
 
 class InvalidSubmissionError(ValueError):

@@ -25,6 +25,9 @@ from . import launch
 from .manager import SandboxKernelManager
 
 ENAME = "GradingStopped"
+#: The nbconvert resources key under which the grader says a notebook is a stand-in for a
+#: refused file (``{"refused": reason}``): nothing is run, every code cell gets "not run".
+RESOURCES_KEY = "backprop_course"
 
 
 def text_size(obj: t.Any) -> int:
@@ -114,7 +117,7 @@ class SandboxedExecute(Execute):
         self._stop_reason: str | None = None  # set when we decide to stop
         self._stopped = False
         self._start_failure: str | None = None
-        refused = (resources or {}).get("backprop_course", {}).get("refused")
+        refused = (resources or {}).get(RESOURCES_KEY, {}).get("refused")
         if refused:  # a stand-in for a file that is not a notebook: nothing to run
             return self._mark_not_run(nb, resources, f"the submitted file was refused: "
                                       f"{refused}")
