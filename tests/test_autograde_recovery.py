@@ -87,15 +87,20 @@ def test_a_worker_killed_mid_run_loses_no_submission(course: Path, tmp_path: Pat
     address, workers = cluster
     root = copy_course(course, tmp_path / "course")
     recorded: list[str] = []
+    killed: list[subprocess.Popen] = []
 
-    def kill_a_worker(student: str, outcome: str) -> None:
+    def kill_the_first_recorder(student: str, outcome: str) -> None:
+        """Kill the worker that graded the first result while it holds more work: it
+        has graded one, so the other worker must finish what it had in hand."""
         recorded.append(student)
-        if len(recorded) == 2:
-            os.kill(workers[0].pid, signal.SIGKILL)
+        if not killed:
+            pid = int(results(sqlite(root))[student][2].rsplit(":", 1)[1])
+            killed.extend(w for w in workers if w.pid == pid)
+            os.kill(pid, signal.SIGKILL)
 
     summary = autograde(ASSIGNMENT, root=root, scheduler=address, stream=io.StringIO(),
-                        on_recorded=kill_a_worker)
-    assert workers[0].wait(timeout=10) == -signal.SIGKILL
+                        on_recorded=kill_the_first_recorder)
+    assert len(killed) == 1 and killed[0].wait(timeout=10) == -signal.SIGKILL
     assert sorted(summary.graded) == sorted(SOME) == sorted(recorded)
     rows = results(sqlite(root))
     assert sorted(rows) == sorted(SOME) and {r[0] for r in rows.values()} == {"graded"}
