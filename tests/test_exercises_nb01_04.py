@@ -47,7 +47,12 @@ CORRECT = {
 BUGS = [
     ("add_mul_by_hand", {"dfdx": 4.0, "dfdy": -4.0, "dfdz": 3.0}, "dfdx", "sign"),
     # a wrong single number is just wrong (any two numbers are "a constant factor" apart)
-    ("add_mul_by_hand", {"dfdx": -4.0, "dfdy": -4.0, "dfdz": -4.0}, "dfdz", "values"),
+    ("add_mul_by_hand", {"dfdx": -4.0, "dfdy": -4.0, "dfdz": 7.0}, "dfdz", "values"),
+    # ... unless it is a slip the deck's numbers give away
+    ("add_mul_by_hand", {"dfdx": 1.0, "dfdy": -4.0, "dfdz": 3.0}, "dfdx", "chain"),
+    ("add_mul_by_hand", {"dfdx": -4.0, "dfdy": 1.0, "dfdz": 3.0}, "dfdy", "chain"),
+    ("add_mul_by_hand", {"dfdx": -4.0, "dfdy": -4.0, "dfdz": -4.0}, "dfdz", "no_swap"),
+    ("add_mul_by_hand", {"dfdx": -4.0, "dfdy": -4.0, "dfdz": 1.0}, "dfdz", "chain"),
     ("mul_backward", lambda a, b, g: (g * a, g * b), "given", "no_swap"),
     ("mul_backward", lambda a, b, g: (b, a), "random", "upstream"),
     ("mul_backward", lambda a, b, g: (-g * b, -g * a), "random", "sign"),

@@ -13,7 +13,10 @@ import backprop_course as bc
 from backprop_course.autograd import topological_order
 from backprop_course.grading import get
 from backprop_course.grading.exercises.nb06_mlp import mlp_gradients
-from backprop_course.grading.exercises.nb07_engine import reference_backward
+from backprop_course.grading.exercises.nb07_engine import (
+    depth_first_order,
+    reference_backward,
+)
 
 pytest.importorskip("torch")
 
@@ -127,6 +130,12 @@ def ce_naive_softmax(logits, target, g):
     return (e / e.sum(axis=1, keepdims=True) - np.eye(logits.shape[1])[target]) / len(target) * g
 
 
+def softmax_naive(x, g):
+    e = np.exp(x)
+    p = e / e.sum(axis=-1, keepdims=True)
+    return p * (g - (g * p).sum(axis=-1, keepdims=True))
+
+
 def softmax_diagonal_only(x, g):
     p = _softmax(x)
     return p * (1 - p) * g
@@ -169,6 +178,11 @@ def two_layer_sign(x, y, w1, w2):
 
 def engine_overwrite_nodes(output, grad_output):
     reference_backward(output, grad_output, overwrite_nodes=True)
+
+
+def engine_overwrite_nodes_depth_first(output, grad_output):
+    """The same bug in a loop that sorts the nodes as the notebook's plan does."""
+    reference_backward(output, grad_output, overwrite_nodes=True, order=depth_first_order)
 
 
 def engine_overwrite_leaves(output, grad_output):
@@ -252,7 +266,8 @@ BUGS = [
     ("softmax_cross_entropy_backward", lambda logits, target, g: -ce_backward(logits, target, g),
      "given", "sign", "sign"),
     ("softmax_cross_entropy_backward", ce_no_onehot, "given", "one_hot", "one-hot"),
-    ("softmax_cross_entropy_backward", ce_naive_softmax, "edge", "nan", "NaN"),
+    ("softmax_cross_entropy_backward", ce_naive_softmax, "edge", "nan", "subtract each row's max"),
+    ("softmax_backward", softmax_naive, "edge", "nan", "np.exp overflows"),
     ("softmax_backward", softmax_diagonal_only, "given", "diagonal", "dense"),
     ("softmax_backward", softmax_batch_sum, "given", "rows", "last axis"),
     ("softmax_backward", lambda x, g: -softmax_backward(x, g), "random", "sign", "sign"),
@@ -278,6 +293,10 @@ BUGS = [
     ("two_layer_backward", two_layer_sign, "random", "sign", "sign"),
     ("engine_backward", engine_overwrite_nodes, "given", "overwrite", "instead of accumulate"),
     ("engine_backward", engine_overwrite_nodes, "random", "overwrite", "instead of accumulate"),
+    ("engine_backward", engine_overwrite_nodes_depth_first, "given", "overwrite",
+     "at an intermediate node"),
+    ("engine_backward", engine_overwrite_nodes_depth_first, "random", "overwrite",
+     "at an intermediate node"),
     ("engine_backward", engine_overwrite_leaves, "given", "overwrite", "instead of accumulate"),
     ("engine_backward", engine_overwrite_leaves, "edge", "overwrite", "instead of accumulate"),
     ("engine_backward", engine_overwrite_across_calls, "edge", "overwrite", "second backward"),

@@ -53,7 +53,8 @@ def _worst(actual: np.ndarray, expected: np.ndarray) -> str:
 
 def diagnose(actual: object, expected: np.ndarray, name: str = "gradient",
              batch_size: int | None = None,
-             alternatives: dict[str, np.ndarray] | None = None) -> Diagnosis:
+             alternatives: dict[str, np.ndarray] | None = None,
+             nonfinite_hint: str = "") -> Diagnosis:
     """Compare one student array with the reference and name the mistake.
 
     Parameters
@@ -80,7 +81,9 @@ def diagnose(actual: object, expected: np.ndarray, name: str = "gradient",
     if actual.shape != expected.shape:
         return _diagnose_shape(actual, expected, name, batch_size)
     if not np.all(np.isfinite(actual)):
-        return Diagnosis("nan", f"{name}: contains NaN or inf; {_worst(actual, expected)}.")
+        hint = f" ({nonfinite_hint})" if nonfinite_hint else ""
+        return Diagnosis("nan", f"{name}: contains NaN or inf{hint}; "
+                                f"{_worst(actual, expected)}.")
     if _close(actual, expected):
         return Diagnosis(None, f"{name}: correct (relative error "
                                f"{rel_error(actual, expected):.1e}).")

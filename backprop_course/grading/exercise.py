@@ -137,6 +137,15 @@ def _decode(outcome: dict) -> list:
     return [wire.decode_array(a) for a in arrays]
 
 
+def _closest(got: tuple, wrong: tuple | list[tuple]) -> tuple:
+    """Of the results one mistake can give, the one that matches the most of the
+    student's arrays (the first on a tie)."""
+    if isinstance(wrong, tuple):
+        return wrong
+    return max(wrong, key=lambda variant: sum(explains((a,), (w,))
+                                              for a, w in zip(got, variant, strict=False)))
+
+
 @dataclass
 class VJPExercise(Exercise):
     """The student writes a backward pass: given the inputs and the upstream gradient,
@@ -156,9 +165,11 @@ class VJPExercise(Exercise):
     edge : edge cases, dicts like ``given``
     call : ``(student, case) -> gradients``; default ``student(*inputs, grad_out)``
     mistakes : ``case -> {"kind: message": wrong gradients}`` for exercise-specific
-        mistakes (e.g. overwrite instead of accumulate)
+        mistakes (e.g. overwrite instead of accumulate); a list of tuples of gradients
+        when the mistake can give several results (e.g. in different visiting orders)
     edge_at_kink : the edge cases sit on a kink (ReLU at 0), where the numerical
         gradient averages two slopes; there torch's convention alone is the reference
+    nonfinite_hint : the usual cause of NaN or inf in a student's gradient, for messages
     """
 
     id: str
@@ -172,8 +183,9 @@ class VJPExercise(Exercise):
     random_case: Callable[[np.random.Generator], dict]
     edge: tuple[dict, ...] = ()
     call: Callable[[Any, dict], Any] | None = None
-    mistakes: Callable[[dict], dict[str, tuple]] | None = None
+    mistakes: Callable[[dict], dict[str, tuple | list[tuple]]] | None = None
     edge_at_kink: bool = False
+    nonfinite_hint: str = ""
     random_trials: int = 3
 
     @property
@@ -307,7 +319,8 @@ class VJPExercise(Exercise):
                   shapes_only: bool, at_kink: bool) -> list[Diagnosis]:
         first = np.asarray(case[self.inputs[0]])
         batch = first.shape[0] if first.ndim >= 2 else None
-        alternatives = self._alternatives(case, grad_out, at_kink)
+        alternatives = {label: _closest(got, wrong) for label, wrong
+                        in self._alternatives(case, grad_out, at_kink).items()}
         # one mistake explains all the arrays: name the ones that do before the others
         alternatives = dict(sorted(alternatives.items(),
                                    key=lambda item: not explains(got, item[1])))
@@ -319,11 +332,12 @@ class VJPExercise(Exercise):
                     out.append(Diagnosis(None, f"dL/d{name}: shape {exp.shape}, as it should be."))
                     continue
             wrong = {label: grads[i] for label, grads in alternatives.items()}
-            out.append(diagnose(actual, exp, f"dL/d{name}", batch, wrong))
+            out.append(diagnose(actual, exp, f"dL/d{name}", batch, wrong,
+                                self.nonfinite_hint))
         return out
 
     def _alternatives(self, case: dict, grad_out: np.ndarray,
-                      at_kink: bool) -> dict[str, tuple]:
+                      at_kink: bool) -> dict[str, tuple | list[tuple]]:
         alternatives = dict(self.mistakes(case) if self.mistakes else {})
         ones = np.ones_like(grad_out)
         if not np.allclose(grad_out, ones):
@@ -339,11 +353,14 @@ class ValueExercise(Exercise):
 
     ``answers`` maps each answer's name to its reference value (or a callable that
     computes it); each answer is one part. The student passes a dict of answers.
+    ``mistakes`` maps an answer's name to ``{"kind: message": the value that mistake
+    gives}``, checked in order when the answer is wrong.
     """
 
     id: str
     title: str
     answers: dict[str, Any]
+    mistakes: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -375,7 +392,7 @@ class ValueExercise(Exercise):
             return result.fail("data", f"the check's data is garbled: {error}.")
         reference = self.answers[part]
         expected = np.asarray(reference() if callable(reference) else reference, dtype=np.float64)
-        diagnosis = diagnose(value, expected, part)
+        diagnosis = diagnose(value, expected, part, alternatives=self.mistakes.get(part))
         if not diagnosis.ok:
             return result.fail(diagnosis.kind, diagnosis.message)
         result.messages.append(diagnosis.message)

@@ -10,13 +10,28 @@ from ..exercise import ValueExercise, VJPExercise, random_shape, register
 # ------------------------------------------------- f = (x + y) * z by hand
 
 
+#: The deck's inputs.
+DECK_XYZ = {"x": -2.0, "y": 5.0, "z": -4.0}
+
+
 def _deck_graph_grads() -> dict[str, float]:
-    """df/dx, df/dy, df/dz of f = (x + y) * z at x=-2, y=5, z=-4, from the engine."""
-    x = tensor(-2.0, requires_grad=True)
-    y = tensor(5.0, requires_grad=True)
-    z = tensor(-4.0, requires_grad=True)
+    """df/dx, df/dy, df/dz of f = (x + y) * z at the deck's x, y, z, from the engine."""
+    x, y, z = (tensor(DECK_XYZ[k], requires_grad=True) for k in "xyz")
     ((x + y) * z).backward()
     return {"dfdx": x.grad.item(), "dfdy": y.grad.item(), "dfdz": z.grad.item()}
+
+
+def _by_hand_mistakes() -> dict[str, dict[str, float]]:
+    """The values the usual slips give, with q = x + y the add node."""
+    add_local = ("chain: 1 is the add gate's local gradient dq/d{0} alone; the chain rule "
+                 "multiplies it by the upstream df/dq = z")
+    swap = ("no_swap: that is {0} itself; the mul gate hands each input the other one: "
+            "df/d{0} = q = x + y")
+    return {"dfdx": {add_local.format("x"): 1.0},
+            "dfdy": {add_local.format("y"): 1.0},
+            "dfdz": {swap.format("z"): DECK_XYZ["z"],
+                     "chain: 1 is df/df alone; the mul gate multiplies it by its other "
+                     "input, q = x + y": 1.0}}
 
 
 register(ValueExercise(
@@ -24,6 +39,7 @@ register(ValueExercise(
     title="f = (x + y) * z at x=-2, y=5, z=-4: the gradients by hand",
     answers={name: (lambda name=name: _deck_graph_grads()[name])
              for name in ("dfdx", "dfdy", "dfdz")},
+    mistakes=_by_hand_mistakes(),
 ))
 
 

@@ -12,6 +12,11 @@ def _log_softmax(s: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+#: Why a softmax gradient holds NaN or inf on the edge cases' logits of 1000.
+OVERFLOW = ("np.exp overflows to inf above about 709, and inf / inf is NaN: subtract each "
+            "row's max before exp, softmax(s) = softmax(s - s.max(axis=-1, keepdims=True))")
+
+
 def _one_hot(target: np.ndarray, classes: int) -> np.ndarray:
     return np.eye(classes)[np.asarray(target).reshape(-1)]
 
@@ -66,6 +71,7 @@ register(VJPExercise(
         {"logits": [[0.0, 0.0, 0.0, 0.0]], "target": [3], "grad_out": 0.5},
     ),
     mistakes=_ce_mistakes,
+    nonfinite_hint=OVERFLOW,
 ))
 
 
@@ -117,5 +123,6 @@ register(VJPExercise(
     edge=({"x": [[1000.0, 1000.0, 999.0], [-1000.0, 0.0, 1000.0]],
            "grad_out": [[1.0, -2.0, 0.5], [3.0, 1.0, -1.0]]},),
     mistakes=_softmax_mistakes,
+    nonfinite_hint=OVERFLOW,
 ))
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ...autograd import Tensor
+from ...autograd import Tensor, topological_order
 from ..exercise import VJPExercise, random_shape, register
 
 # ---------------------------------------------------------------- test graphs
@@ -85,27 +86,34 @@ def _call_backward(student: Any, case: dict) -> tuple:
     return _leaf_grads(leaves)
 
 
-def reference_backward(output: Tensor, grad_output: np.ndarray,
-                       overwrite_nodes: bool = False, overwrite_leaves: bool = False) -> None:
-    """A backward loop like the one the student writes; the switches reproduce the
-    classic bug (a later gradient replaces an earlier one instead of adding to it)."""
+def depth_first_order(root: Any) -> list:
+    """The order of the notebook's plan: a recursive depth-first search that visits a
+    node's inputs first, in order, then appends the node. (:func:`topological_order` is
+    also topological, but explores the inputs last to first.)"""
     order: list = []
     seen: set[int] = set()
-    stack = [(output.grad_fn, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
+
+    def visit(node: Any) -> None:
         if id(node) in seen:
-            continue
+            return
         seen.add(id(node))
-        stack.append((node, True))
         for inp in node.inputs:
             if isinstance(inp, Tensor) and inp.grad_fn is not None:
-                stack.append((inp.grad_fn, False))
+                visit(inp.grad_fn)
+        order.append(node)
+
+    visit(root)
+    return order
+
+
+def reference_backward(output: Tensor, grad_output: np.ndarray,
+                       overwrite_nodes: bool = False, overwrite_leaves: bool = False,
+                       order: Callable[[Any], list] = topological_order) -> None:
+    """A backward loop like the one the student writes; the switches reproduce the
+    classic bug (a later gradient replaces an earlier one instead of adding to it). Which
+    gradient is "later" depends on the ``order`` the loop visits the nodes in."""
     upstream = {id(output.grad_fn): grad_output}
-    for node in reversed(order):
+    for node in reversed(order(output.grad_fn)):
         grads = node.function.backward(node, upstream[id(node)])
         grads = grads if isinstance(grads, tuple) else (grads,)
         for inp, g, needs in zip(node.inputs, grads, node.needs_input_grad, strict=False):
@@ -124,12 +132,14 @@ def reference_backward(output: Tensor, grad_output: np.ndarray,
                     upstream[key] = g
 
 
-def _backward_mistakes(case: dict) -> dict[str, tuple]:
+def _backward_mistakes(case: dict) -> dict[str, list[tuple]]:
+    """Each mistake with its results under both visiting orders (the overwrite's result
+    depends on which gradient comes last)."""
     out = {}
     if case.get("twice") is not None and int(case["twice"]):
         out["overwrite: the second backward call replaced the .grad the first had left "
-            "(overwrite instead of accumulate): add to an existing .grad, as torch does"] = tuple(
-                g / 2 for g in _call_backward(reference_backward, case))
+            "(overwrite instead of accumulate): add to an existing .grad, as torch does"] = [
+                tuple(g / 2 for g in _call_backward(reference_backward, case))]
     labels = {
         "overwrite: a gradient replaced the one already there instead of adding to it "
         "(overwrite instead of accumulate) at an intermediate node: a value used by "
@@ -139,8 +149,9 @@ def _backward_mistakes(case: dict) -> dict[str, tuple]:
             {"overwrite_leaves": True},
     }
     for label, switches in labels.items():
-        grads = _call_backward(lambda o, g, s=switches: reference_backward(o, g, **s), case)
-        out[label] = grads
+        out[label] = [_call_backward(lambda o, g, s=switches, f=order:
+                                     reference_backward(o, g, order=f, **s), case)
+                      for order in (topological_order, depth_first_order)]
     return out
 
 
