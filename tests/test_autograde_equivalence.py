@@ -85,39 +85,45 @@ def test_summary_says_what_was_refused_and_why(courses: dict) -> None:
     summary = courses["summary"]
     assert courses["stock"].returncode == 0
     # a kernel that kills itself is graded (the sandbox stops that notebook, the points
-    # before stay); a file that is not a notebook is graded 0 as a stand-in that says why
+    # before stay); a file that is not a notebook, or none, is graded 0 as a stand-in that
+    # says why (as serial nbgrader does: the folders and gradebooks above are equal)
     assert sorted(summary.graded) == STUDENTS and summary.failed == {}
-    assert list(summary.refused) == ["corrupt_json"]
+    assert sorted(summary.refused) == ["corrupt_json", "no_notebook"]
     assert "corrupt notebook (invalid JSON" in summary.refused["corrupt_json"]
+    assert "notebook missing" in summary.refused["no_notebook"]
     report = summary.report()
-    assert f"{len(STUDENTS)} graded (1 refused files" in report and "s per notebook" in report
+    assert f"{len(STUDENTS)} graded (2 refused files" in report and "s per notebook" in report
     assert "refused corrupt_json: ASSIGNMENT.ipynb: corrupt notebook".replace(
         "ASSIGNMENT", ASSIGNMENT) in report
 
 
 def test_summary_says_what_failed_and_why(courses: dict) -> None:
     """Folders nbgrader cannot grade at all fail with a reason, without a worker, and
-    are not tried again until they change."""
+    are not tried again until they change; a folder without the notebook alone in a run
+    is graded as a stand-in (stock nbgrader would raise: "No notebooks were matched")."""
     root = copy_course(courses["parallel"], courses["tmp"] / "unreadable")
     submitted = root / "submitted"
     shutil.copytree(submitted / "right_1", submitted / "bad_time")
     (submitted / "bad_time" / ASSIGNMENT / "timestamp.txt").write_text("the day before\n")
-    (submitted / "no_notebook" / ASSIGNMENT).mkdir(parents=True)
-    (submitted / "no_notebook" / ASSIGNMENT / "answers.py").write_text("x = 1\n")
     shutil.copytree(submitted / "right_1", submitted / "linked")
     (submitted / "linked" / ASSIGNMENT / "notes.txt").symlink_to(root / "gradebook.db")
-    odd = ["bad_time", "linked", "no_notebook"]
+    odd = ["bad_time", "linked"]
     summary = autograde(ASSIGNMENT, root=root, students=odd, stream=io.StringIO())
     assert summary.graded == [] and sorted(summary.failed) == odd
     assert summary.worker_seconds == []  # no worker was asked
     assert "timestamp.txt does not hold a date and time: 'the day before'" in \
         summary.failed["bad_time"]
-    assert "no notebook was submitted" in summary.failed["no_notebook"]
     assert "holds symbolic links (notes.txt)" in summary.failed["linked"]
     report = summary.report()
-    assert "0 graded, 3 failed" in report and "failed no_notebook: no notebook" in report
+    assert "0 graded, 2 failed" in report and "failed linked: the submission holds" in report
     again = autograde(ASSIGNMENT, root=root, students=odd, stream=io.StringIO())
-    assert (again.planned, again.already) == (0, 3)
+    assert (again.planned, again.already) == (0, 2)
+
+    shutil.rmtree(root / "autograded" / "no_notebook")
+    alone = autograde(ASSIGNMENT, root=root, students=["no_notebook"], force=True,
+                      stream=io.StringIO())
+    assert alone.graded == ["no_notebook"] and "notebook missing" in alone.refused["no_notebook"]
+    assert dump(url(root))["no_notebook"] == dump(url(courses["serial"]))["no_notebook"]
 
 
 def test_a_second_run_grades_nothing(courses: dict) -> None:

@@ -97,8 +97,9 @@ def digest(files: Files) -> str:
 
 def load_submission(coursedir: CourseDirectory, assignment: str, student: str) -> Submission:
     """A student's submitted folder, read now. A folder that holds symbolic links, cannot
-    be read, holds no notebook or whose ``timestamp.txt`` is not a time gives a submission with a
-    ``problem`` (stock nbgrader fails such a student when grading them alone)."""
+    be read or whose ``timestamp.txt`` is not a time gives a submission with a ``problem``
+    (stock nbgrader fails such a student). A folder without the notebook is graded: the
+    course's exporter grades a stand-in that says so."""
     folder = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
     links = symlinks(str(folder))
     if links:  # never read what they point at (as the instructor)
@@ -115,9 +116,6 @@ def load_submission(coursedir: CourseDirectory, assignment: str, student: str) -
         text = files.get("timestamp.txt", b"")[:100].decode("utf-8", "replace").strip()
         return Submission(student, None, digest(files), files,
                           f"timestamp.txt does not hold a date and time: {text!r}")
-    if not any(name.endswith(".ipynb") and "/" not in name for name in files):
-        return Submission(student, timestamp, digest(files), files,
-                          f"no notebook was submitted (the folder holds {sorted(files)})")
     return Submission(student, timestamp, digest(files), files)
 
 

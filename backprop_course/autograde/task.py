@@ -100,6 +100,7 @@ def grade(spec: AssignmentSpec, submission: Submission) -> Graded:
         when nbgrader reports an error for this submission (e.g. its kernel died).
     """
     from nbgrader.apps import NbGraderAPI
+    from nbgrader.apps.api import capture_log, temp_attrs
 
     with _ONE_AT_A_TIME, tempfile.TemporaryDirectory(prefix="bp-autograde-") as tmp:
         root = Path(tmp)
@@ -115,13 +116,36 @@ def grade(spec: AssignmentSpec, submission: Submission) -> Graded:
         start = time.perf_counter()
         with warnings.catch_warnings():  # nbgrader's gradebook warns about its own sessions
             warnings.simplefilter("ignore")
-            outcome = NbGraderAPI(config=config).autograde(spec.name, submission.student)
+            api = NbGraderAPI(config=config)
+            with temp_attrs(api.coursedir, assignment_id=spec.name,
+                            student_id=submission.student):
+                app = _autograde_app()(coursedir=api.coursedir, parent=api)
+                app.force = app.create_student = True
+                outcome = capture_log(app)
         seconds = time.perf_counter() - start
         autograded = root / "autograded" / submission.student / spec.name
         if not outcome["success"] or not autograded.is_dir():
             raise GradingError(_why(outcome))
         return Graded(submission.student, submission.timestamp, submission.digest,
                       _read(autograded), seconds, f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _autograde_app() -> type:
+    """nbgrader's ``Autograde``, except that a student folder without the notebook is not
+    an error: the course's exporter grades a stand-in for it, as in a serial batch (where
+    other students' notebooks keep stock nbgrader from raising "No notebooks were
+    matched")."""
+    from nbgrader.converters import Autograde
+    from nbgrader.converters.base import NbGraderException
+
+    class OneStudentAutograde(Autograde):
+        def init_notebooks(self) -> None:
+            try:
+                super().init_notebooks()
+            except NbGraderException:
+                self.assignments = {}  # the exporter adds the folder, or the batch is empty
+
+    return OneStudentAutograde
 
 
 _EXCEPTION = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): (.*)$")

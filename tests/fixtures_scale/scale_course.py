@@ -80,6 +80,8 @@ def hand_in(root: Path, db_url: str, student: str, spec: dict, release: Any,
     shutil.copytree(root / "release" / ASSIGNMENT, folder)
     if "raw" in spec:  # a broken file instead of a notebook
         (folder / f"{ASSIGNMENT}.ipynb").write_text(spec["raw"])
+    elif spec.get("missing"):
+        (folder / f"{ASSIGNMENT}.ipynb").unlink()
     else:
         nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
     for name, text in spec.get("files", {}).items():
