@@ -25,7 +25,6 @@ REPO = Path(__file__).parents[1]
 NOTEBOOKS = REPO / "notebooks"
 EXAMPLES = REPO / "grading" / "examples"
 ASSIGNMENTS = assignments(NOTEBOOKS)
-REFUSED = (ASSIGNMENTS[0], "unreadable")  # an image handed in as the notebook
 
 
 def examples_of(assignment: str) -> list[Example]:
@@ -41,10 +40,6 @@ def course(tmp_path_factory) -> Course:
     for assignment in ASSIGNMENTS:
         course.release(assignment)
         course.submit(assignment, examples_of(assignment))
-        if assignment == REFUSED[0]:  # and one file that is not a notebook
-            path = course.path("submitted", assignment, REFUSED[1])
-            path.parent.mkdir(parents=True)
-            path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0" * 100)
         course.autograde(assignment)
         course.feedback(assignment)
     return course
@@ -57,7 +52,7 @@ def cases() -> list[tuple[str, Example]]:
 def test_the_examples_cover_the_seeded_mistakes() -> None:
     names = {e.name for a in ASSIGNMENTS for e in examples_of(a)}
     assert {"transposed", "sign", "batch_factor", "batch_sum", "upstream", "overwrite",
-            "partly", "tamper_numpy", "tamper_check"} <= names
+            "partly", "tamper_numpy", "tamper_check", "unreadable", "truncated"} <= names
 
 
 @pytest.mark.parametrize(("assignment", "example"), cases(),
@@ -112,13 +107,16 @@ def test_release_is_clean_and_fails_first_at_the_first_exercise(course: Course,
         assert error.ename == "NotImplementedError", (cell.source, error)
 
 
-def test_a_refused_file_gets_zero_and_a_page_that_says_why(course: Course) -> None:
-    assignment, student = REFUSED
-    assert {score for score, _ in course.scores(assignment)[student].values()} == {0.0}
-    page = course.path("feedback", assignment, student, ".html").read_text()
+@pytest.mark.parametrize(("assignment", "example"),
+                         [c for c in cases() if c[1].handed_in != "notebook"],
+                         ids=[f"{a}-{e.name}" for a, e in cases() if e.handed_in != "notebook"])
+def test_a_refused_file_gets_zero_and_a_page_that_says_why(course: Course, assignment: str,
+                                                          example: Example) -> None:
+    """A file that is not a notebook: 0 on every check, and the page opens with why."""
+    page = course.path("feedback", assignment, example.name, ".html").read_text()
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert "This notebook was not graded" in text
-    assert "not a notebook (binary data in a file named .ipynb)" in text
+    assert all(phrase in text for phrase in example.feedback.values())
     maximum = sum(m for _, m in course.scores(assignment)["blank"].values())
     assert f"Score: 0.0 / {maximum:.1f}" in text
 
@@ -127,7 +125,7 @@ def test_exported_csv_has_every_total(course: Course, tmp_path: Path) -> None:
     course.export(tmp_path / "grades.csv")
     with open(tmp_path / "grades.csv", newline="") as handle:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(handle)}
-    students = {e.name for _, e in cases()} | {REFUSED[1]}
+    students = {e.name for _, e in cases()}
     assert set(rows) == {(a, s) for a in ASSIGNMENTS for s in students}
     for (assignment, student), row in rows.items():
         cells = course.scores(assignment).get(student, {})  # no submission: 0

@@ -14,7 +14,7 @@ import nbformat
 from traitlets.config import Config
 
 from .course import COURSE_ID, configure
-from .submissions import Example, build, load_examples
+from .submissions import Example, handed_in, load_examples
 
 CONFIG_FILE = '''"""nbgrader configuration of a course made by backprop-course."""
 
@@ -91,13 +91,13 @@ class Course:
         return nbformat.read(self.path("release", assignment), as_version=4)
 
     def submit(self, assignment: str, examples: list[Example]) -> None:
-        """Write the example students' notebooks into ``submitted/``."""
+        """Write the example students' files into ``submitted/``."""
         source = nbformat.read(self.path("source", assignment), as_version=4)
         release = nbformat.read(self.path("release", assignment), as_version=4)
         for example in examples:
             target = self.path("submitted", assignment, example.name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(build(release, source, example), target)
+            target.write_bytes(handed_in(release, source, example))
 
     def autograde(self, assignment: str) -> float:
         """Autograde every submission of the assignment; return the seconds it took."""

@@ -16,7 +16,9 @@ example student, which answers to type into the release's ``# YOUR CODE HERE`` s
 the release untouched; ``cells`` then replace the answers of some solution cells (a
 string, or a list with one string per stub of the cell). ``fail`` lists the test cells
 that must score 0 ("all" for every one; all others score full points) and ``feedback``
-a phrase that each named test cell's feedback must contain.
+a phrase that each named test cell's feedback must contain. ``handed_in`` says what file
+the student hands in: "notebook" (the default), "truncated" (the notebook's first half, as
+left by a save cut short) or "image" (a PNG named like the notebook).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from nbformat import NotebookNode
 
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 _BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
+_PNG = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256)) * 4
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Example:
     fail: list[str] | str = field(default_factory=list)
     feedback: dict[str, str] = field(default_factory=dict)
     about: str = ""
+    handed_in: str = "notebook"
 
     def fails(self, test_cells: list[str]) -> set[str]:
         """The test cells that must score 0."""
@@ -95,6 +99,15 @@ def fill(source: str, answers: list[str]) -> str:
     if remaining:
         raise ValueError(f"{len(remaining)} answer(s) but no stub left in the cell")
     return "\n".join(out)
+
+
+def handed_in(release: NotebookNode, source: NotebookNode, example: Example) -> bytes:
+    """The bytes of the file the example student hands in."""
+    text = nbformat.writes(build(release, source, example)).encode()
+    files = {"notebook": text, "truncated": text[:len(text) // 2], "image": _PNG}
+    if example.handed_in not in files:
+        raise ValueError(f"{example.name}: handed_in must be one of {sorted(files)}")
+    return files[example.handed_in]
 
 
 def build(release: NotebookNode, source: NotebookNode, example: Example) -> NotebookNode:
