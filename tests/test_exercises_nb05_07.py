@@ -219,6 +219,17 @@ def engine_forward_order(output, grad_output):
                     upstream[key] = upstream[key] + g if key in upstream else g
 
 
+def engine_forward_order_pop(output, grad_output):
+    """Forward order with the notebook's ``upstream.pop``: the first node has nothing yet."""
+    upstream = {id(output.grad_fn): grad_output}
+    for node in topological_order(output.grad_fn):
+        grads = node.function.backward(node, upstream.pop(id(node)))
+        for inp, g in zip(node.inputs, grads if isinstance(grads, tuple) else (grads,),
+                          strict=False):
+            if getattr(inp, "grad_fn", None) is not None:
+                upstream[id(inp.grad_fn)] = g
+
+
 def engine_calls_backward(output, grad_output):
     output.backward(grad_output)
 
@@ -302,6 +313,7 @@ BUGS = [
     ("engine_backward", engine_overwrite_across_calls, "edge", "overwrite", "second backward"),
     ("engine_backward", engine_no_upstream, "random", "upstream", "upstream"),
     ("engine_backward", engine_forward_order, "given", "values|overwrite", "dL/d"),
+    ("engine_backward", engine_forward_order_pop, "given", "error", "reverse topological"),
     ("engine_backward", engine_calls_backward, "given", "error", "write the loop yourself"),
     ("engine_backward", lambda o, g: engine_backward(o, -g), "random", "sign", "sign"),
     ("tanh_function", TanhFromInput, "given", "output", "1 - y**2"),

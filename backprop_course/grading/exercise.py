@@ -121,12 +121,15 @@ def _as_arrays(case: dict, differentiable: tuple[str, ...]) -> dict:
             for k, v in case.items()}
 
 
-def _student_error(result: Result, outcome: dict, signature: str, label: str) -> Result:
+def _student_error(result: Result, outcome: dict, signature: str, label: str,
+                   hints: dict[str, str] | None = None) -> Result:
     name, message = str(outcome["error"])[:100], str(outcome.get("message", ""))[:2000]
     if name == "NotImplementedError":
         return result.fail("not_implemented",
                            f"{label}not implemented yet: write the body of {signature}.")
-    return result.fail("error", f"{label}your code raised {name}: {message}")
+    hint = (hints or {}).get(name)
+    return result.fail("error", f"{label}your code raised {name}: {message}"
+                                + (f" ({hint})" if hint else ""))
 
 
 def _decode(outcome: dict) -> list:
@@ -170,6 +173,7 @@ class VJPExercise(Exercise):
     edge_at_kink : the edge cases sit on a kink (ReLU at 0), where the numerical
         gradient averages two slopes; there torch's convention alone is the reference
     nonfinite_hint : the usual cause of NaN or inf in a student's gradient, for messages
+    error_hints : exception name -> its usual cause in this exercise, for messages
     """
 
     id: str
@@ -186,6 +190,7 @@ class VJPExercise(Exercise):
     mistakes: Callable[[dict], dict[str, tuple | list[tuple]]] | None = None
     edge_at_kink: bool = False
     nonfinite_hint: str = ""
+    error_hints: dict[str, str] = field(default_factory=dict)
     random_trials: int = 3
 
     @property
@@ -295,7 +300,8 @@ class VJPExercise(Exercise):
                 return result.fail("data", f"{label}your function was not run on this case.")
             outcome = outcomes[number]
             if "error" in outcome:
-                return _student_error(result, outcome, self.signature, label)
+                return _student_error(result, outcome, self.signature, label,
+                                      self.error_hints)
             try:
                 got = _decode(outcome)
             except wire.PayloadError as error:

@@ -182,6 +182,9 @@ register(VJPExercise(
     ),
     call=_call_backward,
     mistakes=_backward_mistakes,
+    error_hints={"KeyError": "a node was reached before any gradient was stored for it: go "
+                             "through the nodes in reverse topological order (the output's "
+                             "node first), starting from {id(output.grad_fn): grad_output}"},
 ))
 
 
