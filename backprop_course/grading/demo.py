@@ -62,13 +62,14 @@ def demo(keep: Path | None = None, assignments: list[str] | None = None) -> int:
             print(grade_table(grades, assignment))
             _, examples = load_examples(examples_dir / f"{assignment}.json")
             print("feedback on the seeded mistakes (first failed check):")
+            width = max(len(e.name) for e in examples)
             for example in examples:
                 failed = [c for c, (s, m) in grades.scores[assignment, example.name].items()
                           if s < m]
                 if failed and example.base != "blank":
                     report = course.reports(assignment, example.name)[failed[0]]
                     first = next(line for line in report.splitlines() if line.startswith("  - "))
-                    print(f"  {example.name:<12} {failed[0]}: {first[4:]}")
+                    print(f"  {example.name:<{width}} {failed[0]}: {first[4:]}")
         csv = course.root / "grades.csv"
         course.export(csv)
         print(f"\nfeedback HTML: {course.root / 'feedback'}; grades: {csv}")
