@@ -92,8 +92,9 @@ def diagnose(actual: object, expected: np.ndarray, name: str = "gradient",
             return Diagnosis(label.split(":")[0], f"{name}: {label.split(':', 1)[-1].strip()}. "
                                                   f"{_worst(actual, expected)}.")
     if _close(actual, -expected):
-        return Diagnosis("sign", f"{name}: every entry has the wrong sign (you return -1 times "
-                                 f"the gradient). {_worst(actual, expected)}.")
+        which = "every entry has" if expected.size > 1 else "it has"
+        return Diagnosis("sign", f"{name}: {which} the wrong sign (you return -1 times the "
+                                 f"gradient). {_worst(actual, expected)}.")
     if expected.ndim == 2 and expected.shape[0] == expected.shape[1] and _close(actual, expected.T):
         return Diagnosis("transposed", f"{name}: this is the transpose of the gradient; check "
                                        f"the order of the matrix product. "
