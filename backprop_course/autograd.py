@@ -295,11 +295,13 @@ def _data(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- the engine
-def topological_order(root: Any) -> list:
+def topological_order(root: Any, inputs_in_order: bool = False) -> list:
     """Backward nodes reachable from ``root``, each after all nodes it depends on.
 
     Iterative depth-first search (a graph 10,000 nodes deep must not hit Python's
-    recursion limit). ``root`` is a backward node (``tensor.grad_fn``).
+    recursion limit). ``root`` is a backward node (``tensor.grad_fn``). A node's inputs
+    are explored last to first, or first to last with ``inputs_in_order`` (the order of
+    a recursive search that visits ``node.inputs`` in a for loop).
     """
     order, visited = [], set()
     stack: list[tuple[Any, bool]] = [(root, False)]
@@ -312,7 +314,7 @@ def topological_order(root: Any) -> list:
             continue
         visited.add(id(node))  # mark when expanded, not when pushed (diamond graphs)
         stack.append((node, True))
-        for parent in node.inputs:
+        for parent in reversed(node.inputs) if inputs_in_order else node.inputs:
             fn = getattr(parent, "grad_fn", None)
             if fn is not None and id(fn) not in visited:
                 stack.append((fn, False))

@@ -254,3 +254,13 @@ def test_extra_none_gradients_for_defaulted_arguments() -> None:
     tx = as_torch(x, requires_grad=True)
     torch.softmax(tx, -1)[0, 0].backward()
     assert_close(x.grad, tx.grad)
+
+
+def test_topological_order_explores_inputs_in_either_order() -> None:
+    from backprop_course.autograd import topological_order
+
+    a, b, c, d = (bc.tensor(float(v), requires_grad=True) for v in range(1, 5))
+    left, right = a * b, c * d
+    root = (left + right).grad_fn
+    assert topological_order(root) == [right.grad_fn, left.grad_fn, root]
+    assert topological_order(root, inputs_in_order=True) == [left.grad_fn, right.grad_fn, root]

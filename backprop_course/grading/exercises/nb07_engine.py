@@ -87,23 +87,10 @@ def _call_backward(student: Any, case: dict) -> tuple:
 
 
 def depth_first_order(root: Any) -> list:
-    """The order of the notebook's plan: a recursive depth-first search that visits a
-    node's inputs first, in order, then appends the node. (:func:`topological_order` is
-    also topological, but explores the inputs last to first.)"""
-    order: list = []
-    seen: set[int] = set()
-
-    def visit(node: Any) -> None:
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        for inp in node.inputs:
-            if isinstance(inp, Tensor) and inp.grad_fn is not None:
-                visit(inp.grad_fn)
-        order.append(node)
-
-    visit(root)
-    return order
+    """The order of the notebook's plan: a depth-first search that visits a node's inputs
+    first to last, then appends the node (the engine's own order explores them last to
+    first)."""
+    return topological_order(root, inputs_in_order=True)
 
 
 def reference_backward(output: Tensor, grad_output: np.ndarray,
