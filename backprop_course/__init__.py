@@ -6,7 +6,7 @@ A small autograd engine on numpy whose API mirrors PyTorch::
     x = bc.tensor([-2.0], requires_grad=True)
 """
 
-from . import autograd, functional, gradcheck, nn, optim
+from . import autograd, backward, functional, gradcheck, nn, ops, optim
 from .autograd import Tensor, is_grad_enabled, no_grad, tensor
 from .function import Context, Function
 from .gradcheck import jacobian
@@ -19,12 +19,14 @@ __all__ = [
     "Function",
     "Tensor",
     "autograd",
+    "backward",
     "functional",
     "gradcheck",
     "is_grad_enabled",
     "jacobian",
     "manual_seed",
     "nn",
+    "ops",
     "no_grad",
     "optim",
     "tensor",

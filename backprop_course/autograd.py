@@ -3,9 +3,8 @@
 A Tensor made by you is a *leaf* (``grad_fn is None``). A Tensor made by an operation on
 Tensors that require gradients gets a ``grad_fn``: the backward node of that operation,
 which points at the operation's inputs. Those nodes form the computational graph.
-``loss.backward()`` visits the nodes from the loss back to the leaves (reverse
-topological order), calls each node's ``backward`` with the upstream gradient and adds
-the result into the gradients of its inputs. Leaves keep theirs in ``.grad``.
+``loss.backward()`` runs the backward pass of :mod:`backprop_course.backward` from this
+tensor's node back to the leaves; leaves keep their gradients in ``.grad``.
 """
 
 from __future__ import annotations
@@ -163,8 +162,12 @@ class Tensor:
                 raise RuntimeError(
                     f"gradient has shape {grad.shape} but the tensor has shape {self.shape}"
                 )
+        # the loop lives in its own module: the sandbox of the engine exercise, where
+        # students write this loop themselves, has the tensors without it
+        from .backward import accumulate_leaf, run_backward
+
         if self.grad_fn is None:
-            _accumulate_leaf(self, grad)
+            accumulate_leaf(self, grad)
             return
         run_backward(self.grad_fn, grad, retain_graph)
 
@@ -294,89 +297,4 @@ def _data(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
-# ---------------------------------------------------------------------- the engine
-def topological_order(root: Any, inputs_in_order: bool = False) -> list:
-    """Backward nodes reachable from ``root``, each after all nodes it depends on.
-
-    Iterative depth-first search (a graph 10,000 nodes deep must not hit Python's
-    recursion limit). ``root`` is a backward node (``tensor.grad_fn``). A node's inputs
-    are explored last to first, or first to last with ``inputs_in_order`` (the order of
-    a recursive search that visits ``node.inputs`` in a for loop).
-    """
-    order, visited = [], set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in visited:  # reached again through another path: already placed
-            continue
-        visited.add(id(node))  # mark when expanded, not when pushed (diamond graphs)
-        stack.append((node, True))
-        for parent in reversed(node.inputs) if inputs_in_order else node.inputs:
-            fn = getattr(parent, "grad_fn", None)
-            if fn is not None and id(fn) not in visited:
-                stack.append((fn, False))
-    return order
-
-
-def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """The backward pass: upstream gradient x local gradient = downstream gradient.
-
-    Visits nodes in reverse topological order, so a node runs only once every
-    path from the root has added its contribution to the node's upstream gradient.
-    """
-    upstream: dict[int, np.ndarray] = {id(root): grad}
-    for node in reversed(topological_order(root)):
-        grad_out = upstream.pop(id(node), None)
-        if grad_out is None:  # every backward into this node returned None: nothing flows
-            if not retain_graph:
-                node.release()
-            continue
-        if node._retained is not None:
-            _accumulate_leaf(node._retained, grad_out)
-        grads = node.function.backward(node, grad_out)
-        if not isinstance(grads, tuple):
-            grads = (grads,)
-        if len(grads) > len(node.inputs) and all(g is None for g in grads[len(node.inputs):]):
-            grads = grads[:len(node.inputs)]  # Nones for defaulted arguments (torch allows)
-        if len(grads) != len(node.inputs):
-            raise RuntimeError(
-                f"{node.function.__name__}.backward returned {len(grads)} gradient(s) but "
-                f"forward took {len(node.inputs)} input(s); return one per input "
-                "(None for inputs that need no gradient)"
-            )
-        for position, (inp, g) in enumerate(zip(node.inputs, grads, strict=True)):
-            if not node.needs_input_grad[position] or g is None:
-                continue
-            g = np.asarray(g.data if isinstance(g, Tensor) else g)
-            if g.shape != inp.shape:
-                raise RuntimeError(
-                    f"{node.function.__name__}.backward returned a gradient of shape "
-                    f"{g.shape} for input {position} of shape {inp.shape}: a gradient "
-                    "must have the shape of its input (did you forget to sum over a "
-                    "broadcast or batch axis, or transpose?)"
-                )
-            if inp.grad_fn is None:
-                _accumulate_leaf(inp, g)
-            else:
-                accumulate(upstream, id(inp.grad_fn), g)
-        if not retain_graph:
-            node.release()
-
-
-def accumulate(grads: dict[int, np.ndarray], key: int, g: np.ndarray) -> None:
-    """Add ``g`` into ``grads[key]``: a value used twice receives both gradients."""
-    grads[key] = grads[key] + g if key in grads else g
-
-
-def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:
-    g = g.astype(t.data.dtype, copy=False)
-    if t.grad is None:
-        t.grad = Tensor(np.array(g, copy=True))
-    else:
-        t.grad.data = t.grad.data + g
-
-
-from . import functional as F  # noqa: E402  (operators above dispatch to Functions)
+from . import ops as F  # noqa: E402  (operators above dispatch to the ops' Functions)

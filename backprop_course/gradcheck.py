@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import Tensor, no_grad, topological_order
+from .autograd import Tensor, no_grad
+from .backward import topological_order
 
 TOLERANCES: dict[str, dict[str, float]] = {
     "float64": {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3},

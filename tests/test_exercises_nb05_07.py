@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import backprop_course as bc
-from backprop_course.autograd import topological_order
+from backprop_course.backward import topological_order
 from backprop_course.grading import get
 from backprop_course.grading.exercises.nb06_mlp import mlp_gradients
 from backprop_course.grading.exercises.nb07_engine import (

@@ -23,7 +23,7 @@ from backprop_course.gradcheck import (
     tolerance,
 )
 
-engine = bc.autograd
+engine = bc.backward
 
 
 def leaf(rng: np.random.Generator, *shape: int) -> bc.Tensor:

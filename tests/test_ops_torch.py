@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import backprop_course as bc
 from backprop_course import functional as F
+from backprop_course import ops
 from backprop_course.gradcheck import numerical_jacobian
 
 fast = settings(max_examples=30, deadline=None)
@@ -302,7 +303,7 @@ def test_linear_jacobian(wrt: str, n: int | None) -> None:
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4,) if n is None else (n, 4))
     w, b = rng.standard_normal((3, 4)), rng.standard_normal(3)
-    explicit = F.Linear.jacobian(x, w, b, wrt=wrt)
+    explicit = ops.Linear.jacobian(x, w, b, wrt=wrt)
     position = ["input", "weight", "bias"].index(wrt)
     args = [x, w, b]
 
@@ -322,7 +323,7 @@ def test_linear_jacobian(wrt: str, n: int | None) -> None:
 def test_softmax_cross_entropy_jacobian() -> None:
     rng = np.random.default_rng(6)
     logits, target = rng.standard_normal((3, 4)), np.array([0, 3, 1])
-    explicit = F.SoftmaxCrossEntropy.jacobian(logits, target)
+    explicit = ops.SoftmaxCrossEntropy.jacobian(logits, target)
     assert explicit.shape == (1, logits.size)
     for other in all_jacobians(lambda t: F.cross_entropy(t, target),
                                lambda t: TF.cross_entropy(t, torch.from_numpy(target)), logits):
@@ -331,7 +332,7 @@ def test_softmax_cross_entropy_jacobian() -> None:
 
 def test_linear_jacobian_rejects_unknown_wrt() -> None:
     with pytest.raises(ValueError, match="wrt"):
-        F.Linear.jacobian(np.ones(2), np.ones((2, 2)), wrt="x")
+        ops.Linear.jacobian(np.ones(2), np.ones((2, 2)), wrt="x")
 
 
 # ---------------------------------------------------------------- float32 stays float32
@@ -375,12 +376,12 @@ FLOAT32_CASES: dict[str, Callable[[np.random.Generator], tuple[Callable, list]]]
 def test_float32_stays_float32(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Forward output and every gradient the engine passes on (to non-leaves as well
     as leaves, before any cast) are float32."""
-    engine = bc.autograd
+    engine = bc.backward
     seen: list[np.dtype] = []
-    to_node, to_leaf = engine.accumulate, engine._accumulate_leaf
+    to_node, to_leaf = engine.accumulate, engine.accumulate_leaf
     monkeypatch.setattr(engine, "accumulate",
                         lambda grads, key, g: (seen.append(g.dtype), to_node(grads, key, g)))
-    monkeypatch.setattr(engine, "_accumulate_leaf",
+    monkeypatch.setattr(engine, "accumulate_leaf",
                         lambda t, g: (seen.append(g.dtype), to_leaf(t, g)))
     rng = np.random.default_rng(7)
     fn, arrays = FLOAT32_CASES[name](rng)

@@ -250,14 +250,14 @@ def test_extra_none_gradients_for_defaulted_arguments() -> None:
     """``Softmax.apply(x)`` leaves ``axis`` at its default; backward's trailing None is
     ignored, as torch ignores extra None gradients."""
     x = bc.tensor([[1.0, 2.0, 0.5]], requires_grad=True)
-    bc.functional.Softmax.apply(x)[0, 0].backward()
+    bc.ops.Softmax.apply(x)[0, 0].backward()
     tx = as_torch(x, requires_grad=True)
     torch.softmax(tx, -1)[0, 0].backward()
     assert_close(x.grad, tx.grad)
 
 
 def test_topological_order_explores_inputs_in_either_order() -> None:
-    from backprop_course.autograd import topological_order
+    from backprop_course.backward import topological_order
 
     a, b, c, d = (bc.tensor(float(v), requires_grad=True) for v in range(1, 5))
     left, right = a * b, c * d

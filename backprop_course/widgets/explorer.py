@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import functional as F
+from .. import ops
 from ..autograd import Tensor, tensor
 from .render import Scene, heatmap, memory_lines, text_block, to_png, to_svg
 
@@ -104,10 +105,11 @@ def _layer_forward(layer: str, weight: np.ndarray, target: int) -> Callable[[Ten
 
 def _layer_jacobian(layer: str, x: np.ndarray, weight: np.ndarray, target: int) -> np.ndarray:
     if layer == "linear":
-        return F.Linear.jacobian(x, weight)
+        return ops.Linear.jacobian(x, weight)
     if layer == "softmax_ce":
-        return F.SoftmaxCrossEntropy.jacobian(x, np.array([target]))
-    cls = {"relu": F.ReLU, "sigmoid": F.Sigmoid, "tanh": F.Tanh, "softmax": F.Softmax}[layer]
+        return ops.SoftmaxCrossEntropy.jacobian(x, np.array([target]))
+    cls = {"relu": ops.ReLU, "sigmoid": ops.Sigmoid, "tanh": ops.Tanh,
+           "softmax": ops.Softmax}[layer]
     return cls.jacobian(x)
 
 

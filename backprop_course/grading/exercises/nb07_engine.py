@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ...autograd import Tensor, topological_order
+from ...autograd import Tensor
+from ...backward import topological_order
 from ..exercise import VJPExercise, random_shape, register
 
 # ---------------------------------------------------------------- test graphs
