@@ -10,20 +10,23 @@ from . import __version__
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .grading.demo import demo
+    from .grader.demo import demo
 
     return demo(args.keep, args.assignment or None)
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .grading.trusted import grade_notebook
+    from .checks.variants import student_id
+    from .grader.grade import grade_file
 
     path = Path(args.notebook)
     if not path.is_file():
         print(f"no notebook {path}", file=sys.stderr)
         return 2
-    print(f"running {path} in a fresh kernel, as the grader will ...")
-    _, verdicts = grade_notebook(path, timeout=args.timeout)
+    student = args.student or student_id()
+    print(f"grading {path} as the grader will (student {student!r}): each answer cell "
+          "runs on its own in the grader's sandbox ...")
+    verdicts = grade_file(path, student)
     if not verdicts:
         print("this notebook has no graded checks")
         return 0
@@ -67,13 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check", help="grade your notebook the way the grader will",
-        description="Run NOTEBOOK in a fresh kernel, judge its checks outside the kernel "
-                    "and print the score per exercise with the feedback.")
+        description="Run each answer cell of NOTEBOOK in the grader's sandbox, on your own "
+                    "cases, and print the score per exercise with the feedback.")
     check.add_argument("notebook", metavar="NOTEBOOK")
-    check.add_argument("--timeout", type=int, default=60, help="seconds per cell (60)")
+    check.add_argument("--student", help="your student id (default: $BACKPROP_COURSE_STUDENT, "
+                       "$JUPYTERHUB_USER or your login name)")
     check.set_defaults(handler=_check)
 
-    from .autograde.cli import add_parser as add_autograde
+    from .grader.scale.cli import add_parser as add_autograde
 
     add_autograde(commands)
     return parser

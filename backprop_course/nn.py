@@ -1,4 +1,7 @@
-"""Modules: layers that own their parameters, as in ``torch.nn``."""
+"""Modules: layers that own their parameters, as in ``torch.nn``.
+
+``(*)`` in a shape means any shape, ``N`` the batch.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
-from .autograd import Tensor
+from .autograd import NO_GPU, Tensor, _to_dtype
 from .random import generator
 
 
@@ -47,10 +50,14 @@ class Module:
     def children(self) -> list[Module]:
         return [m for m in vars(self).values() if isinstance(m, Module)]
 
-    def zero_grad(self) -> None:
-        """Forget the accumulated gradients (set ``.grad`` to None, torch's default)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the accumulated gradients: set ``.grad`` to None (torch's default) or,
+        with ``set_to_none=False``, to zeros."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active); ``eval()`` turns it off. Applies to children."""
@@ -62,12 +69,27 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def to(self, dtype: Any) -> Module:
-        """Cast every parameter to ``dtype`` (e.g. ``np.float32``)."""
-        for p in self.parameters():
-            p.data = p.data.astype(dtype)
-            p.grad = None
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
+        """Cast every parameter to ``dtype`` (``model.to(np.float32)``); ``"cpu"`` is the
+        only device."""
+        dtype = _to_dtype(args, dtype, device)
+        if dtype is not None:
+            for p in self.parameters():
+                p.data = p.data.astype(dtype)
+                p.grad = None
         return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Module:
+        raise RuntimeError(NO_GPU.format("cuda"))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {name: p.data.copy() for name, p in self.named_parameters()}
@@ -93,9 +115,13 @@ class Module:
 
 
 class Linear(Module):
-    """``y = x @ weight.T + bias``; x (N, in_features) -> y (N, out_features).
+    """``y = x @ weight.T + bias``, initialised like torch: weight and bias uniform in
+    +-1/sqrt(in_features).
 
-    Initialised like torch: weight and bias uniform in +-1/sqrt(in_features).
+    Shape
+    -----
+    x : (N, in_features) or (*, in_features);  out : (N, out_features) or (*, out_features);
+    weight : (out_features, in_features);  bias : (out_features,)
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -118,21 +144,49 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """``max(0, x)`` elementwise.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
+
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
 
 
 class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` elementwise.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
+
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
 
 
 class Tanh(Module):
+    """``tanh(x)`` elementwise.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
+
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
 
 
 class Softmax(Module):
+    """Softmax along ``dim``.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x, summing to 1 along ``dim``
+    """
+
     def __init__(self, dim: int = -1) -> None:
         self.dim = dim
 
@@ -141,14 +195,24 @@ class Softmax(Module):
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) -> (N, d1 * d2 * ...)."""
+    """Merge every dim but the batch.
+
+    Shape
+    -----
+    x : (N, d1, d2, ...);  out : (N, d1 * d2 * ...)
+    """
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.reshape(x.shape[0], -1)
+        return x.flatten(1)
 
 
 class Dropout(Module):
-    """Zero activations with probability ``p`` while training; identity in eval mode."""
+    """Zero activations with probability ``p`` while training; identity in eval mode.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
 
     def __init__(self, p: float = 0.5) -> None:
         self.p = p
@@ -161,7 +225,12 @@ class Dropout(Module):
 
 
 class Sequential(Module):
-    """Apply modules one after another; parameters are named ``"0.weight"`` etc."""
+    """Apply modules one after another; parameters are named ``"0.weight"`` etc.
+
+    Shape
+    -----
+    x : the first module's input;  out : the last module's output
+    """
 
     def __init__(self, *modules: Module) -> None:
         for i, module in enumerate(modules):
@@ -183,7 +252,12 @@ class Sequential(Module):
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of logits (N, C) against integer targets (N,)."""
+    """Softmax cross-entropy of logits against integer class targets.
+
+    Shape
+    -----
+    logits : (N, C);  target : (N,) integers in [0, C);  out : (), a number
+    """
 
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = reduction
@@ -193,7 +267,12 @@ class CrossEntropyLoss(Module):
 
 
 class MSELoss(Module):
-    """Mean squared error."""
+    """Mean (or summed) squared error.
+
+    Shape
+    -----
+    input : (*);  target : (*), same as input;  out : (), a number
+    """
 
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = reduction

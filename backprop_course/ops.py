@@ -5,6 +5,7 @@ explicit Jacobian that their backward never builds.
 
 Shapes in the docstrings: ``x`` is the input, ``g`` the upstream gradient dL/d(output),
 which always has the output's shape; every gradient returned has its input's shape.
+``(*)`` means any shape, ``N`` the batch, ``C`` the classes.
 Call them through :mod:`backprop_course.functional` (``F.relu(x)``) or the Tensor methods
 (``x.relu()``); use the classes themselves for their ``jacobian`` or to see the backward.
 """
@@ -34,7 +35,13 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 # ------------------------------------------------------------------ arithmetic
 class Add(Function):
-    """``a + b`` (broadcasting). The add gate distributes: both get ``g``."""
+    """``a + b`` (broadcasting). The add gate distributes: both get ``g``.
+
+    Shape
+    -----
+    a, b : broadcastable, e.g. (N, D) and (D,)
+    out : the broadcast shape; each gradient is summed back to its input's shape
+    """
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -48,7 +55,12 @@ class Add(Function):
 
 
 class Sub(Function):
-    """``a - b`` (broadcasting)."""
+    """``a - b`` (broadcasting): dL/da = g, dL/db = -g.
+
+    Shape
+    -----
+    a, b : broadcastable;  out : the broadcast shape
+    """
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -62,7 +74,12 @@ class Sub(Function):
 
 
 class Mul(Function):
-    """``a * b`` (broadcasting). The mul gate swaps: dL/da = g * b, dL/db = g * a."""
+    """``a * b`` (broadcasting). The mul gate swaps: dL/da = g * b, dL/db = g * a.
+
+    Shape
+    -----
+    a, b : broadcastable;  out : the broadcast shape
+    """
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -76,7 +93,12 @@ class Mul(Function):
 
 
 class Div(Function):
-    """``a / b`` (broadcasting): dL/da = g / b, dL/db = -g * a / b**2."""
+    """``a / b`` (broadcasting): dL/da = g / b, dL/db = -g * a / b**2.
+
+    Shape
+    -----
+    a, b : broadcastable;  out : the broadcast shape
+    """
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,7 +112,12 @@ class Div(Function):
 
 
 class Neg(Function):
-    """``-x``."""
+    """``-x``: dL/dx = -g.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -102,7 +129,12 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """``x ** p`` for a constant exponent ``p``: dL/dx = g * p * x**(p-1)."""
+    """``x ** p`` for a constant exponent ``p``: dL/dx = g * p * x**(p-1).
+
+    Shape
+    -----
+    x : (*);  p : a number;  out : (*), same as x
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, p: float) -> np.ndarray:
@@ -120,6 +152,10 @@ class MatMul(Function):
     """``a @ b``. For matrices a (N, D), b (D, M), g (N, M):
     dL/da = g @ b.T (N, D) and dL/db = a.T @ g (D, M): the only way the shapes work.
     1-D operands are treated as a row (a) or column (b) vector; leading axes broadcast.
+
+    Shape
+    -----
+    a : (*, N, D) or (D,);  b : (*, D, M) or (D,);  out : (*, N, M), the 1-D sides dropped
     """
 
     @staticmethod
@@ -143,7 +179,12 @@ class MatMul(Function):
 
 
 class Exp(Function):
-    """``exp(x)``: dL/dx = g * exp(x) (reuses the output)."""
+    """``exp(x)``: dL/dx = g * exp(x) (reuses the output).
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -158,7 +199,12 @@ class Exp(Function):
 
 
 class Log(Function):
-    """Natural ``log(x)``: dL/dx = g / x."""
+    """Natural ``log(x)``: dL/dx = g / x.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -169,6 +215,108 @@ class Log(Function):
     def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
         (x,) = ctx.saved_tensors
         return g / x
+
+
+class Sqrt(Function):
+    """``sqrt(x)``: dL/dx = g / (2 sqrt(x)) (reuses the output; infinite at 0, as in torch).
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Abs(Function):
+    """``|x|``: dL/dx = g * sign(x), which is 0 at x = 0 (torch's choice at the kink).
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
+        (x,) = ctx.saved_tensors
+        return g * np.sign(x)
+
+
+class Clamp(Function):
+    """``x.clamp(min, max)``: values below ``min`` become ``min``, above ``max`` become
+    ``max`` (either may be None). dL/dx = g where min <= x <= max, else 0: like torch, an
+    element exactly on a bound still gets its gradient.
+
+    Shape
+    -----
+    x : (*);  min, max : numbers or None;  out : (*), same as x
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, low: float | None, high: float | None
+                ) -> np.ndarray:
+        inside = np.ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        ctx.save_for_backward(inside)
+        return np.clip(x, low, high)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> tuple:
+        (inside,) = ctx.saved_tensors
+        return g * inside, None, None
+
+
+class Clone(Function):
+    """``x.clone()``: a copy that stays in the graph; dL/dx = g.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> np.ndarray:
+        return g
+
+
+class Cast(Function):
+    """``x.to(dtype)``, ``x.float()``, ``x.double()`` (torch's ``ToCopyBackward``): the
+    gradient is cast back to the input's dtype.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x, of the new dtype
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        ctx.dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> tuple:
+        return g.astype(ctx.dtype), None
 
 
 # ------------------------------------------------------------------ reductions
@@ -183,7 +331,13 @@ def _keepdims_grad(g: np.ndarray, shape: tuple, axis: Any, keepdims: bool) -> np
 
 
 class Sum(Function):
-    """``x.sum(axis, keepdims)``: every summed element gets ``g`` (copy gate reversed)."""
+    """``x.sum(dim, keepdim)``: every summed element gets ``g`` (copy gate reversed).
+
+    Shape
+    -----
+    x : (*);  out : x's shape without the summed dims (kept as 1 with ``keepdim``);
+    no dim: a number, shape ()
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
@@ -197,7 +351,12 @@ class Sum(Function):
 
 
 class Mean(Function):
-    """``x.mean(axis, keepdims)``: every element gets ``g / count``."""
+    """``x.mean(dim, keepdim)``: every element gets ``g / count``.
+
+    Shape
+    -----
+    x : (*);  out : x's shape without the averaged dims (kept as 1 with ``keepdim``)
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
@@ -213,8 +372,13 @@ class Mean(Function):
 
 
 class Max(Function):
-    """``x.max(axis, keepdims)``. The max gate routes ``g`` to the largest element
-    (split evenly between ties, like ``torch.amax``)."""
+    """``x.amax(dim, keepdim)`` and ``x.max()``. The max gate routes ``g`` to the largest
+    element (split evenly between ties, like torch's ``amax`` and ``max()``).
+
+    Shape
+    -----
+    x : (*);  out : x's shape without the reduced dims (kept as 1 with ``keepdim``)
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
@@ -230,9 +394,33 @@ class Max(Function):
         return g * is_max / is_max.sum(axis=ctx.axis, keepdims=True, dtype=g.dtype), None, None
 
 
+class Min(Function):
+    """``x.amin(dim, keepdim)`` and ``x.min()``: ``-amax(-x)``, so the gradient goes to the
+    smallest element (split evenly between ties).
+
+    Shape
+    -----
+    x : (*);  out : x's shape without the reduced dims (kept as 1 with ``keepdim``)
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
+        return -Max.forward(ctx, -x, axis, keepdims)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> tuple:
+        return Max.backward(ctx, g)  # the two minus signs of -amax(-x) cancel
+
+
 # -------------------------------------------------------------------- shaping
 class Reshape(Function):
-    """``x.reshape(shape)``: the gradient is reshaped back."""
+    """``x.reshape(shape)`` (also ``view``, ``flatten``, ``squeeze``, ``unsqueeze``): the
+    gradient is reshaped back.
+
+    Shape
+    -----
+    x : (*);  out : ``shape``, with as many elements as x
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, shape: tuple) -> np.ndarray:
@@ -245,7 +433,13 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    """``x.transpose(axes)`` (reverse the axes when ``axes`` is None)."""
+    """``x.permute(dims)``, ``x.transpose(dim0, dim1)``, ``x.T``: reorder the dims
+    (reverse them when ``axes`` is None). The gradient is put back in the input's order.
+
+    Shape
+    -----
+    x : (d_0, ..., d_k);  out : (d_axes[0], ..., d_axes[k])
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axes: tuple | None) -> np.ndarray:
@@ -260,7 +454,12 @@ class Transpose(Function):
 
 class Index(Function):
     """``x[index]`` with slices or integer arrays (``logp[np.arange(N), y]``).
-    The gradient is scattered back; repeated indices add up."""
+    The gradient is scattered back; repeated indices add up.
+
+    Shape
+    -----
+    x : (*);  out : numpy's indexing result, e.g. (N,) for ``logp[np.arange(N), y]``
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, index: Any) -> np.ndarray:
@@ -274,6 +473,72 @@ class Index(Function):
         return grad, None
 
 
+def _along(index: np.ndarray, dim: int) -> tuple:
+    """The numpy index that picks ``index`` along ``dim``: ``out[i, j] = x[i, index[i, j]]``
+    for dim 1 (the other dims count through index's own shape)."""
+    grids: list[Any] = list(np.indices(index.shape, sparse=True))
+    grids[dim] = index
+    return tuple(grids)
+
+
+class Gather(Function):
+    """``x.gather(dim, index)`` (torch's): for dim 1, ``out[i, j] = x[i, index[i, j]]``.
+    The gradient goes back to the gathered elements; repeated indices add up.
+    ``x.max(dim)`` uses it, so its gradient reaches only the returned index (as in torch).
+
+    Shape
+    -----
+    x : (*);  index : integers, as many dims as x;  out : index's shape
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+        ctx.shape, ctx.index = x.shape, _along(index, dim)
+        return x[ctx.index]
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> tuple:
+        grad = np.zeros(ctx.shape, dtype=g.dtype)
+        np.add.at(grad, ctx.index, g)
+        return grad, None, None
+
+
+class Stack(Function):
+    """``stack(tensors, dim)``: join along a new dim; each input gets its slice of ``g``.
+
+    Shape
+    -----
+    k inputs of one shape S;  out : S with k inserted at ``dim``, e.g. k x (N,) -> (k, N)
+    """
+
+    @staticmethod
+    def forward(ctx: Context, dim: int, *xs: np.ndarray) -> np.ndarray:
+        ctx.dim = dim
+        return np.stack(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> tuple:
+        return None, *(np.take(g, i, axis=ctx.dim) for i in range(g.shape[ctx.dim]))
+
+
+class Cat(Function):
+    """``cat(tensors, dim)``: join along an existing dim; each input gets its part of ``g``.
+
+    Shape
+    -----
+    inputs equal but in ``dim``, e.g. (N1, D) and (N2, D);  out : (N1 + N2, D)
+    """
+
+    @staticmethod
+    def forward(ctx: Context, dim: int, *xs: np.ndarray) -> np.ndarray:
+        ctx.dim, ctx.ends = dim, np.cumsum([np.shape(x)[dim] for x in xs])[:-1]
+        return np.concatenate(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> tuple:
+        return None, *np.split(g, ctx.ends, axis=ctx.dim)
+
+
 # ---------------------------------------------------------------- course layers
 def _diagonal(local: np.ndarray) -> np.ndarray:
     """The Jacobian of an elementwise function: its local derivatives on the diagonal."""
@@ -282,7 +547,12 @@ def _diagonal(local: np.ndarray) -> np.ndarray:
 
 class ReLU(Function):
     """``max(0, x)`` elementwise. dL/dx = g * [x > 0] (the gradient at 0 is 0, as in torch).
-    Its Jacobian is diagonal, with 0 for every dead unit."""
+    Its Jacobian is diagonal, with 0 for every dead unit.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x;  jacobian : (x.size, x.size)
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -306,7 +576,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Sigmoid(Function):
-    """``1 / (1 + exp(-x))`` elementwise. dL/dx = g * s * (1 - s) with s the output."""
+    """``1 / (1 + exp(-x))`` elementwise. dL/dx = g * s * (1 - s) with s the output.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x;  jacobian : (x.size, x.size)
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -327,7 +602,12 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
-    """``tanh(x)`` elementwise. dL/dx = g * (1 - t**2) with t the output."""
+    """``tanh(x)`` elementwise. dL/dx = g * (1 - t**2) with t the output.
+
+    Shape
+    -----
+    x : (*);  out : (*), same as x;  jacobian : (x.size, x.size)
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -349,7 +629,12 @@ class Tanh(Function):
 class Linear(Function):
     """``x @ weight.T + bias`` with x (N, in), weight (out, in), bias (out,), g (N, out):
     dL/dx = g @ weight (N, in); dL/dweight = g.T @ x (out, in); dL/dbias = g.sum(0) (out,),
-    the sum over the batch because every row used the same bias."""
+    the sum over the batch because every row used the same bias.
+
+    Shape
+    -----
+    x : (*, in);  weight : (out, in);  bias : (out,) or None;  out : (*, out)
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, weight: np.ndarray,
@@ -402,7 +687,12 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 class Softmax(Function):
     """``exp(x) / exp(x).sum(axis)``, computed stably. With p the output:
-    dL/dx = p * (g - (g * p).sum(axis)). Its Jacobian diag(p) - p p^T is dense."""
+    dL/dx = p * (g - (g * p).sum(axis)). Its Jacobian diag(p) - p p^T is dense.
+
+    Shape
+    -----
+    x : (*), normalised along ``axis``;  out : (*), same as x;  jacobian : (x.size, x.size)
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -430,7 +720,12 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """``x - logsumexp(x, axis)``, stable for large logits. dL/dx = g - p * g.sum(axis)."""
+    """``x - logsumexp(x, axis)``, stable for large logits. dL/dx = g - p * g.sum(axis).
+
+    Shape
+    -----
+    x : (*), normalised along ``axis``;  out : (*), same as x
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -456,7 +751,13 @@ class SoftmaxCrossEntropy(Function):
 
     logits (N, C), target (N,) integers in [0, C). Loss = mean_n -log p[n, target[n]]
     (``reduction="sum"`` adds instead). The fused gradient is the famous
-    dL/dlogits = (p - y) / N with y the one-hot targets."""
+    dL/dlogits = (p - y) / N with y the one-hot targets.
+
+    Shape
+    -----
+    logits : (N, C) or (C,);  target : (N,) integers;  out : (), a number;
+    jacobian : (1, N*C)
+    """
 
     @staticmethod
     def forward(ctx: Context, logits: np.ndarray, target: np.ndarray,
@@ -487,7 +788,12 @@ class SoftmaxCrossEntropy(Function):
 
 
 class MSELoss(Function):
-    """Mean (or sum) of squared differences: dL/dinput = 2 (input - target) / count * g."""
+    """Mean (or sum) of squared differences: dL/dinput = 2 (input - target) / count * g.
+
+    Shape
+    -----
+    input : (*);  target : (*), broadcastable to input;  out : (), a number
+    """
 
     @staticmethod
     def forward(ctx: Context, input: np.ndarray, target: np.ndarray,  # noqa: A002
@@ -507,7 +813,12 @@ class MSELoss(Function):
 
 
 class Dropout(Function):
-    """Multiply by a fixed mask of 0 and 1/(1-p): dL/dx = g * mask."""
+    """Multiply by a fixed mask of 0 and 1/(1-p): dL/dx = g * mask.
+
+    Shape
+    -----
+    x : (*);  mask : (*), same as x;  out : (*), same as x
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -19,10 +19,14 @@ class Optimizer:
         self.lr = lr
         self.state: dict[int, dict[str, np.ndarray]] = {id(p): {} for p in self.params}
 
-    def zero_grad(self) -> None:
-        """Set every parameter's ``.grad`` to None (torch's default)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's ``.grad`` to None (torch's default) or, with
+        ``set_to_none=False``, to zeros."""
         for p in self.params:
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     def step(self) -> None:
         for p in self.params:

@@ -137,8 +137,10 @@ def _layer_notes(layer: str, x: np.ndarray, jac: np.ndarray, target: int) -> lis
     if layer == "relu":
         dead = int(np.sum(x <= 0))
         return ["Diagonal: y_i depends on x_i only, so every off-diagonal entry is 0.",
-                f"{dead} dead unit(s) (x_i ≤ 0, dashed): a 0 on the diagonal, "
-                "no gradient flows back through them."]
+                f"{dead} inactive unit(s) (x_i ≤ 0, dashed): a 0 on the diagonal, so no "
+                "gradient flows back",
+                "through them for this input. A unit is dead only if it is inactive for every "
+                "example."]
     if layer == "sigmoid":
         return ["Diagonal, with σ(x_i)(1 − σ(x_i)) ≤ 0.25 on it: every gradient "
                 "shrinks at least 4× on the way back."]

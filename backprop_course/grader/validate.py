@@ -1,4 +1,5 @@
-"""Pre-flight checks of a submitted notebook file, before any kernel starts."""
+"""Pre-flight checks of a submitted notebook file, before anything of it is read by
+nbgrader."""
 
 from __future__ import annotations
 
@@ -12,9 +13,18 @@ MAX_FILE_BYTES = 50 << 20
 MAX_OUTPUT_CHARS = 20 << 20
 
 
-def _output_chars(nb: dict) -> int:
-    from .execute import text_size  # noqa: PLC0415 - avoids importing nbgrader at module load
+def text_size(obj: object) -> int:
+    """Number of characters in all the strings inside ``obj`` (dicts, lists, strings)."""
+    if isinstance(obj, str):
+        return len(obj)
+    if isinstance(obj, dict):
+        return sum(text_size(v) for v in obj.values())
+    if isinstance(obj, list):
+        return sum(text_size(v) for v in obj)
+    return 0
 
+
+def _output_chars(nb: dict) -> int:
     return sum(text_size(c.get("outputs", [])) for c in nb.get("cells", []) if isinstance(c, dict))
 
 

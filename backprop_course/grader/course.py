@@ -4,7 +4,8 @@ and the tests.
 Every lesson notebook with nbgrader cells is one assignment of the same name holding that
 one notebook. ``notebooks/`` stays the single source: ``source/<name>/<name>.ipynb`` is a
 symlink to ``notebooks/<name>.ipynb``, (re)made whenever the configuration is loaded, so
-that stock nbgrader commands work with no other set-up.
+that stock nbgrader commands work with no other set-up; next to it ``course.json`` holds
+the course's public salt (released with the assignment).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from . import secret
 
 COURSE_ID = "backprop-course"
 
@@ -52,46 +55,36 @@ def materialise(root: Path, notebooks: Path) -> list[str]:
     return names
 
 
-def isolation() -> str:
-    """The isolation the sandbox can give student code here: "full" (root on Linux),
-    "namespaces" (unprivileged user namespaces), "none" (rlimits only) or
-    "unavailable" (not a POSIX system: plain kernels, time and output bounds only)."""
-    if os.name != "posix":
-        return "unavailable"
-    from ..sandbox.launch import isolation_level
-
-    return isolation_level()
-
-
 def autograde_preprocessors() -> list[Any]:
-    """nbgrader's autograde preprocessors with :class:`.SandboxedExecute` for ``Execute``,
-    then :class:`.TrustedVerdicts` and :class:`.SolutionScan` right after it."""
+    """nbgrader's autograde preprocessors with :class:`.GradeAnswers` in place of
+    ``Execute``: the submitted notebook is never run, its answer cells are."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    from ..sandbox.execute import SandboxedExecute
-    from .scan import SolutionScan
-    from .trusted import TrustedVerdicts
+    from .preprocessors.grade_answers import GradeAnswers
 
     stock = Autograde.class_traits()["autograde_preprocessors"].default()
     if Execute not in stock:
         raise RuntimeError(f"nbgrader's autograde preprocessors have no Execute: {stock}")
-    position = stock.index(Execute)
-    return [*stock[:position], SandboxedExecute, TrustedVerdicts, SolutionScan,
-            *stock[position + 1:]]
+    return [GradeAnswers if step is Execute else step for step in stock]
 
 
 def sanitize_preprocessors() -> list[Any]:
-    """nbgrader's sanitize preprocessors with :class:`.RestoreMetadata` right before
-    ``OverwriteCells``."""
+    """nbgrader's sanitize preprocessors with :class:`.BoundNotebook` right after
+    ``ClearOutput`` and :class:`.RestoreMetadata` right before ``OverwriteCells``."""
     from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import OverwriteCells
+    from nbgrader.preprocessors import ClearOutput, OverwriteCells
 
-    from .sanitize import RestoreMetadata
+    from .preprocessors.bound_notebook import BoundNotebook
+    from .preprocessors.restore_metadata import RestoreMetadata
 
     stock = Autograde.class_traits()["sanitize_preprocessors"].default()
-    position = stock.index(OverwriteCells)
-    return [*stock[:position], RestoreMetadata, *stock[position:]]
+    out = []
+    for step in stock:
+        out += [RestoreMetadata] if step is OverwriteCells else []
+        out.append(step)
+        out += [BoundNotebook] if step is ClearOutput else []
+    return out
 
 
 def configure(c: Any, root: str | Path, notebooks: str | Path,
@@ -99,39 +92,35 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     """Configure nbgrader (a traitlets ``Config``) for the course in ``root`` whose
     assignments are the graded notebooks in ``notebooks``; return the assignments.
 
-    Student code runs in the sandbox (:mod:`backprop_course.sandbox`) at the strongest
-    :func:`isolation` this machine allows, required from then on (so it never degrades
-    silently; the executor logs the level, and warns when it is not "full"); the
-    sandbox never shows ``root``, ``notebooks`` or the root of the course it grades in.
-    A submitted file that is not a gradable notebook (or no notebook at all) is graded 0
-    as a stand-in whose first cell says why, and a batch killed mid-run resumes where
-    it stopped (:class:`.AutogradeExporter`).
-    ``trusted=False`` keeps stock nbgrader's autograding (for the benchmark).
+    The submitted notebooks are never run: :class:`.GradeAnswers` runs each exercise's
+    answer cell in the sandbox (:mod:`.sandbox`) at the strongest isolation this machine
+    gives, on each student's own cases (:mod:`.secret`: the course secret lives in
+    ``root``; each assignment's ``course.json`` carries the public salt into the
+    release). A submitted file that is not a gradable notebook (or no notebook at all)
+    is graded 0 as a stand-in whose first cell says why, and a batch killed mid-run
+    resumes where it stopped (:class:`.AutogradeExporter`).
+    ``trusted=False`` keeps stock nbgrader's autograding, which runs the notebooks (the
+    benchmark's peer).
     """
-    from .exercise import GRADER_ENV
     from .exporter import AutogradeExporter
+    from .sandbox import isolation
 
     root, notebooks = Path(root).resolve(), Path(notebooks).resolve()
     names = materialise(root, notebooks)
+    key = secret.load_or_create(root)
+    for name in names:
+        secret.write_course_file(root / "source" / name, key)
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    c.Execute.timeout = 60
-    # no widget state in graded notebooks: the feedback HTML then shows each widget's
-    # static picture (its _repr_mimebundle_) instead of "Loading widget..."
-    c.Execute.store_widget_state = False
-    c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]  # no "TCP" warnings
     c.OverwriteCells.add_missing_cells = True
+    c.Execute.timeout = 60
     if trusted:
-        level = isolation()
         c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
         c.Autograde.autograde_preprocessors = autograde_preprocessors()
         c.Autograde.exporter_class = AutogradeExporter
-        c.SandboxedExecute.notebook_timeout = 600
-        c.SandboxedExecute.sandbox = level != "unavailable"
-        c.SandboxedExecute.kernel_env = {GRADER_ENV: "trusted"}
-        c.SandboxedExecute.hidden_paths = [str(root), str(notebooks)]
-        c.SandboxKernelManager.require_isolation = "none" if level == "unavailable" else level
+        c.GradeAnswers.secret = key.hex()
+        c.GradeAnswers.isolation = isolation()
     return names
 
 

@@ -16,7 +16,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import find_all_files
 from sqlalchemy import inspect
 
-from ..grading.exporter import symlinks
+from ..exporter import symlinks
 from .gradebook import one_transaction
 from .task import AssignmentSpec, Files, Submission
 

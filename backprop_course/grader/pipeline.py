@@ -18,7 +18,7 @@ from .submissions import Example, handed_in, load_examples
 
 CONFIG_FILE = '''"""nbgrader configuration of a course made by backprop-course."""
 
-from backprop_course.grading.course import configure
+from backprop_course.grader.course import configure
 
 configure(get_config(), {root!r}, {notebooks!r}, trusted={trusted!r})  # noqa: F821
 '''
@@ -128,7 +128,7 @@ class Course:
     def reports(self, assignment: str, student: str) -> dict[str, str]:
         """Per test cell: the trusted report in the autograded notebook (what the
         feedback shows)."""
-        from .trusted import is_test_cell
+        from .answers import is_test_cell
 
         nb = nbformat.read(self.path("autograded", assignment, student), as_version=4)
         return {cell.metadata.nbgrader.grade_id: "".join(

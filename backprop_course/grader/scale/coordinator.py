@@ -20,7 +20,7 @@ from typing import TextIO
 
 from nbgrader.coursedir import CourseDirectory
 
-from ..grading.exporter import refusal
+from ..exporter import refusal
 from . import plan
 from .gradebook import GRADED, GradebookWriter
 from .progress import LOST, Progress, Summary

@@ -2,16 +2,16 @@
 
 nbgrader autogrades each notebook in two passes through one exporter: a *sanitize* pass
 reads the submitted file and writes it to ``autograded/<student>/<assignment>/``, an
-*autograde* pass reads it back from there, runs it and saves the grades. The course sets
+*autograde* pass reads it back from there, grades it and saves the grades. The course sets
 ``c.Autograde.exporter_class = AutogradeExporter``, which adds three things to stock
 nbgrader, all through public traits and the exporter's own hooks:
 
 1. **Bad files get a page.** A submitted file that is not a gradable notebook (missing,
    corrupt, binary, the wrong nbformat, too large: :func:`.validate_submission`) is
    replaced by a *stand-in*: the released notebook with a first cell that says what was
-   wrong. The autograde pass does not run it (:class:`.SandboxedExecute` gives every code
-   cell a "not run" error with the reason), so every test scores 0 and the student's
-   feedback page says why. The reason also goes to nbgrader's log.
+   wrong. The autograde pass runs none of it (:class:`.GradeAnswers` fails every check
+   with the reason), so every test scores 0 and the student's feedback page says why.
+   The reason also goes to nbgrader's log.
 2. **A finished notebook is marked.** The autograde pass writes
    ``metadata.backprop_course.autograded`` into the notebook it saves, after the grades
    are in the gradebook. A folder whose notebooks lack the mark was left by a batch that
@@ -23,7 +23,7 @@ nbgrader, all through public traits and the exporter's own hooks:
    the batch grades those students again. Submitted folders without the notebook are
    added to the batch, so that a missing notebook also gets a stand-in and a page; a
    folder holding symbolic links is taken out of the batch with an error in the log
-   (nbgrader would copy what they point at, read as the instructor, next to the kernel).
+   (nbgrader would copy what they point at, read as the instructor).
 
 ``metadata.backprop_course`` belongs to this exporter: the sanitize pass drops whatever a
 student wrote there.
@@ -43,12 +43,11 @@ import nbformat
 from nbconvert.exporters import NotebookExporter
 from nbformat import NotebookNode
 
-from ..sandbox.execute import RESOURCES_KEY
-from ..sandbox.validate import validate_submission
+from .validate import validate_submission
 
 #: The notebook metadata key and the nbconvert resources key this exporter owns (the
-#: executor reads a refusal from the latter).
-KEY = RESOURCES_KEY
+#: grading preprocessor reads a refusal from the latter).
+KEY = "backprop_course"
 
 
 class InvalidSubmissionError(ValueError):
@@ -214,7 +213,7 @@ class AutogradeExporter(NotebookExporter):
 
         The sanitize pass drops what the student wrote under ``metadata.backprop_course``
         and records a refusal; the autograde pass reads the refusal back (for the
-        executor, from ``resources``) and marks the notebook as finished.
+        grading preprocessor, from ``resources``) and marks the notebook as finished.
         """
         ours = resources.get(KEY)
         if ours is None:

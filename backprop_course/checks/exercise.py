@@ -1,0 +1,456 @@
+"""Exercises and their graded checks, each declared once.
+
+An exercise says what the student writes (the ``answer`` name in its answer cell, whose
+nbgrader ``grade_id`` is ``<id>_solution``), what the grader's sandbox gives that answer
+(:class:`Sandbox`: numpy, and for the engine exercises the course engine's tensors
+without what the exercise is about), how the answer is called (a convention of
+:mod:`.harness`), how cases are drawn and which mistakes to recognise. It is split into
+*parts*, each one graded check with its own points in the notebook:
+
+``shape``   every returned gradient has the shape of its input (the student's own case)
+``given``   values on the student's own variant of the deck's example
+``random``  values on random inputs and shapes; a large case where one is declared
+            (numerical differentiation, one forward pass per input number, misses its
+            time budget there; a backward pass costs about one forward pass)
+``edge``    values on edge cases (ReLU at 0, logits of 1000, ...)
+
+Values are compared with two references in float64: torch's autograd, and the numerical
+gradient (central differences) that it must agree with; at a kink, and on the large
+cases, torch's alone. A failed check names the likely mistake (:mod:`.diagnose`).
+
+Cases are drawn from a generator the caller seeds: in the notebook from the student's
+visible seed (:mod:`.variants`), in the grader from the course secret for hidden parts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..gradcheck import compare, numerical_vjp
+from . import harness
+from .diagnose import Diagnosis, Mistake, closest, diagnose, explains
+from .kinds import Kind
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to the registry (ids are unique)."""
+    if exercise.id in REGISTRY:
+        raise ValueError(f"exercise {exercise.id!r} is registered twice")
+    REGISTRY[exercise.id] = exercise
+    return exercise
+
+
+def get(exercise_id: str) -> Exercise:
+    """The registered exercise ``exercise_id`` (importing every exercise module once)."""
+    from . import exercises  # noqa: F401  (registers every exercise)
+
+    if exercise_id not in REGISTRY:
+        raise KeyError(f"no exercise {exercise_id!r}; known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[exercise_id]
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What the grader's interpreter gives an answer besides the standard library and
+    numpy (bound to ``np``).
+
+    ``engine``: the course engine's tensors as ``bc`` (``Tensor``, ``tensor``,
+    ``Function``, ``no_grad``, ``ops``), with ``without`` left out of its files: module
+    names (``"backward"``: the backward loop) or ``"ops.Tanh"`` (one operation's class).
+    Nothing else of the course package exists there, nor torch, nor any other library.
+    """
+
+    engine: bool = False
+    without: tuple[str, ...] = ()
+
+    @property
+    def preamble(self) -> str:
+        """The imports an answer may rely on, as the notebook's imports cell binds them."""
+        return "import numpy as np\n" + ("import backprop_course as bc\n" if self.engine else "")
+
+
+NUMPY = Sandbox()
+
+
+@dataclass
+class Case:
+    """One input of a check: ``values`` (argument name -> array or number, ``grad_out``
+    included), a wall-clock ``budget`` in seconds for the large cases, and ``at_kink``
+    when the numerical gradient is no reference there."""
+
+    values: dict[str, Any]
+    budget: float | None = None
+    at_kink: bool = False
+
+
+@dataclass
+class Result:
+    """The outcome of one graded check: the verdict, the messages for the student and
+    the kinds of mistake found."""
+
+    exercise: str
+    part: str
+    passed: bool = True
+    messages: list[str] = field(default_factory=list)
+    kinds: list[Kind] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, kind: Kind, message: str) -> Result:
+        """Record a failure."""
+        self.passed = False
+        self.kinds.append(kind)
+        self.messages.append(message)
+        self.failures.append(message)
+        return self
+
+    def report(self) -> str:
+        """The verdict, then what is wrong (``-``) and what is right (``ok``)."""
+        mark = "PASS" if self.passed else "FAIL"
+        return "\n".join([f"[{mark}] {self.exercise} / {self.part}"]
+                         + [f"  - {m}" for m in self.failures]
+                         + [f"  ok  {m}" for m in self.messages if m not in self.failures])
+
+
+def random_shape(rng: np.random.Generator, max_size: int = 5, max_ndim: int = 2) -> tuple:
+    """A random shape for elementwise exercises: 1 to ``max_ndim`` axes of 1 to ``max_size``."""
+    return tuple(int(s) for s in rng.integers(1, max_size + 1, size=rng.integers(1, max_ndim + 1)))
+
+
+def small_ints(rng: np.random.Generator, shape: Any, low: int = -5, high: int = 5) -> np.ndarray:
+    """Integers in [low, high] as floats, none zero: a deck-style example a student can
+    follow by hand."""
+    values = rng.integers(low, high, size=shape, endpoint=True).astype(np.float64)
+    values[values == 0] = high
+    return values
+
+
+class Exercise:
+    """Base class: what every exercise declares and how its checks run.
+
+    Subclasses define ``parts``, :meth:`cases`, :meth:`judge` and :meth:`run_in_kernel`.
+    """
+
+    id: str
+    notebook: str
+    title: str
+    answer: str
+    sandbox: Sandbox
+
+    @property
+    def answer_cell(self) -> str:
+        """The nbgrader ``grade_id`` of the cell that holds the answer."""
+        return f"{self.id}_solution"
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def check_part(self, part: str) -> None:
+        if part not in self.parts:
+            raise ValueError(f"{self.id} has parts {self.parts}, not {part!r}")
+
+
+def _error(result: Result, outcome: dict, signature: str, label: str,
+           hints: dict[str, str]) -> Result:
+    """A failure for an outcome in which the answer did not return."""
+    if "timeout" in outcome:
+        if outcome.get("large"):
+            return result.fail(Kind.TOO_SLOW, (
+                f"{label}on a large input your code took more than {outcome['timeout']:g} s. "
+                "A backward pass costs about as much as the forward pass (milliseconds "
+                "here); numerical differentiation costs one forward pass per input number, "
+                "which is not a backward pass. Write the gradient formula."))
+        return result.fail(Kind.TIMEOUT, f"{label}your code ran longer than "
+                                          f"{outcome['timeout']:g} s (an endless loop?).")
+    if "crashed" in outcome:
+        return result.fail(Kind.CRASHED, f"{label}your code stopped the interpreter: "
+                                          f"{outcome['crashed']}.")
+    name, message = str(outcome["error"])[:100], str(outcome.get("message", ""))[:2000]
+    if name == "NotImplementedError":
+        return result.fail(Kind.NOT_IMPLEMENTED,
+                           f"{label}not implemented yet: write the body of {signature}.")
+    if name == "WrongCountError":
+        return result.fail(Kind.COUNT, f"{label}{message}.")
+    hint = hints.get(name)
+    return result.fail(Kind.ERROR, f"{label}your code raised {name}: {message}"
+                                   + (f" ({hint})" if hint else ""))
+
+
+@dataclass
+class VJPExercise(Exercise):
+    """The student writes a backward pass: given the inputs (and the upstream gradient),
+    return the gradient with respect to each input in ``wrt``.
+
+    Parameters
+    ----------
+    id, notebook, title : registry id, the notebook it belongs to, a title for messages
+    answer : the name the answer cell defines (function or class)
+    signature : how the answer is called, e.g. ``"relu_backward(x, grad_out)"``
+    inputs : argument names, in order
+    wrt : the inputs whose gradients the answer returns, in order
+    forward : numpy forward ``forward(**inputs) -> output`` (the numerical reference)
+    torch_forward : the same in torch ``torch_forward(**tensors) -> tensor``
+    given : ``rng -> cases``: the student's variant of the deck's example(s); the
+        ``shape`` and ``given`` checks run on them
+    random : ``rng -> case`` of random shapes and values, ``random_trials`` of them
+    edge : ``rng -> cases`` on edge cases (none: no ``edge`` part)
+    large : ``rng -> case`` too large for numerical differentiation within ``budget``
+        seconds, added to the ``random`` check
+    call : the :mod:`.harness` calling convention
+    sandbox : what the grader's interpreter gives the answer
+    mistakes : ``case -> list of Mistake`` specific to the exercise
+    edge_at_kink : the edge cases sit on a kink, where torch's convention alone decides
+    nonfinite_hint, error_hints : the usual cause of NaN, and of an exception by name
+    """
+
+    id: str
+    notebook: str
+    title: str
+    answer: str
+    signature: str
+    inputs: tuple[str, ...]
+    wrt: tuple[str, ...]
+    forward: Callable[..., np.ndarray]
+    torch_forward: Callable[..., Any]
+    given: Callable[[np.random.Generator], list[dict]]
+    random: Callable[[np.random.Generator], dict]
+    edge: Callable[[np.random.Generator], list[dict]] | None = None
+    large: Callable[[np.random.Generator], dict] | None = None
+    budget: float = 5.0
+    call: str = "vjp"
+    sandbox: Sandbox = NUMPY
+    mistakes: Callable[[dict], list[Mistake]] | None = None
+    edge_at_kink: bool = False
+    nonfinite_hint: str = ""
+    error_hints: dict[str, str] = field(default_factory=dict)
+    random_trials: int = 3
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return ("shape", "given", "random") + (("edge",) if self.edge else ())
+
+    # -------------------------------------------------------------------- cases
+    def cases(self, part: str, rng: np.random.Generator) -> list[Case]:
+        """The check's cases, drawn from ``rng`` (one upstream gradient each)."""
+        self.check_part(part)
+        at_kink = part == "edge" and self.edge_at_kink
+        if part in ("shape", "given"):
+            drawn = [Case(c) for c in self.given(rng)]
+        elif part == "edge":
+            drawn = [Case(c, at_kink=at_kink) for c in self.edge(rng)]
+        else:
+            drawn = [Case(self.random(rng)) for _ in range(self.random_trials)]
+            if self.large is not None:
+                drawn.append(Case(self.large(rng), budget=self.budget))
+        for case in drawn:
+            case.values = {k: np.asarray(v) if isinstance(v, (list, tuple)) else v
+                           for k, v in case.values.items()}
+            if "grad_out" not in case.values:
+                shape = np.shape(self.forward(**self._inputs(case.values)))
+                case.values["grad_out"] = rng.standard_normal(shape)
+        return drawn
+
+    def _inputs(self, values: dict) -> dict:
+        return {k: values[k] for k in self.inputs}
+
+    # --------------------------------------------------------------- references
+    def numerical(self, values: dict) -> tuple[np.ndarray, ...]:
+        """Central differences of ``sum(forward * grad_out)`` for each ``wrt`` input."""
+        grads = []
+        for name in self.wrt:
+            def f(v: np.ndarray, name: str = name) -> np.ndarray:
+                return np.asarray(self.forward(**{**self._inputs(values), name: v}))
+            grads.append(numerical_vjp(f, np.array(values[name], dtype=np.float64),
+                                       values["grad_out"]))
+        return tuple(grads)
+
+    def torch_reference(self, values: dict, grad_out: Any = None) -> tuple[np.ndarray, ...]:
+        """torch's gradients for each ``wrt`` input (float64)."""
+        import torch
+
+        tensors = {k: torch.tensor(np.asarray(v), requires_grad=k in self.wrt)
+                   for k, v in self._inputs(values).items()}
+        out = self.torch_forward(**tensors)
+        upstream = values["grad_out"] if grad_out is None else grad_out
+        out.backward(torch.tensor(np.asarray(upstream, dtype=np.float64), dtype=out.dtype))
+        return tuple(tensors[name].grad.numpy().copy() for name in self.wrt)
+
+    def reference(self, case: Case, grad_out: Any = None) -> tuple[np.ndarray, ...]:
+        """torch's gradients, after checking that they agree with the numerical ones
+        (torch's alone at a kink and on large cases)."""
+        exact = self.torch_reference(case.values, grad_out)
+        if case.at_kink or case.budget is not None:
+            return exact
+        values = case.values if grad_out is None else {**case.values, "grad_out": grad_out}
+        for name, a, b in zip(self.wrt, exact, self.numerical(values), strict=True):
+            mismatch = compare(a, b)
+            if mismatch is not None:
+                raise RuntimeError(f"{self.id}: torch and the numerical gradient disagree for "
+                                   f"{name}: {mismatch.describe()} (a bug in the exercise)")
+        return exact
+
+    # ------------------------------------------------------------------ running
+    def run(self, answer: Any, case: Case, engine: Any = None) -> dict:
+        """Call ``answer`` on one case here (the student's kernel); the outcome."""
+        start = time.perf_counter()
+        try:
+            returned = harness.CALLS[self.call](answer, case.values, self.inputs, self.wrt,
+                                                engine)
+        except Exception as error:  # the student's code may raise anything
+            return {"error": type(error).__name__, "message": str(error)[:2000]}
+        seconds = time.perf_counter() - start
+        if case.budget is not None and seconds > case.budget:
+            return {"timeout": case.budget, "large": True}
+        return {"returned": returned}
+
+    def run_in_kernel(self, answer: Any, part: str, rng: np.random.Generator) -> Result:
+        """Run and judge one check in the student's kernel."""
+        engine = None
+        if self.sandbox.engine:
+            import backprop_course as engine
+        outcomes = []
+        cases = self.cases(part, rng)
+        for case in cases:
+            outcomes.append(self.run(answer, case, engine))
+            if "returned" not in outcomes[-1]:
+                break
+        return self.judge(part, cases, outcomes, reveal=True)
+
+    # ----------------------------------------------------------------- judging
+    def judge(self, part: str, cases: list[Case], outcomes: list[dict],
+              reveal: bool = True) -> Result:
+        """Judge the outcomes of the answer on ``cases`` against fresh references.
+
+        ``reveal=False`` (a hidden check): messages never show a value or shape of a case.
+        """
+        self.check_part(part)
+        result = Result(self.id, part)
+        for number, case in enumerate(cases):
+            label = "" if len(cases) == 1 else f"case {number + 1}: "
+            if case.budget is not None:
+                label = "large case: "
+            if number >= len(outcomes):
+                return result.fail(Kind.ERROR, f"{label}your code was not run on this case.")
+            outcome = outcomes[number]
+            if "returned" not in outcome:
+                return _error(result, outcome, self.signature, label, self.error_hints)
+            got = tuple(outcome["returned"])
+            if self.call == "function":
+                forward, got = got[0], got[1:]
+                wrong = self._forward_error(case, forward, reveal)
+                if wrong:
+                    return result.fail(Kind.FORWARD, label + wrong)
+            expected = self.reference(case)
+            diagnoses = self._diagnose(case, expected, got, part == "shape", reveal)
+            for diagnosis in diagnoses:
+                if not diagnosis.ok:
+                    result.fail(diagnosis.kind, label + diagnosis.message)
+                elif number == 0:
+                    result.messages.append(label + diagnosis.message)
+            if not result.passed:
+                return result
+        return result
+
+    def _forward_error(self, case: Case, forward: Any, reveal: bool) -> str:
+        """Why the output of the answer's forward is wrong ("" if it is right)."""
+        expected = np.asarray(self.forward(**self._inputs(case.values)), dtype=np.float64)
+        try:
+            actual = np.asarray(getattr(forward, "data", forward), dtype=np.float64)
+        except (TypeError, ValueError):
+            return f"forward returned {type(forward).__name__}, not an array."
+        if actual.shape == expected.shape and np.allclose(actual, expected, rtol=1e-7,
+                                                          atol=1e-12):
+            return ""
+        if not reveal or actual.shape != expected.shape:
+            return "forward is wrong: its output is not the function's value."
+        return (f"forward is wrong: expected {np.round(expected, 6)}, got "
+                f"{np.round(actual, 6)}.")
+
+    def _diagnose(self, case: Case, expected: tuple, got: tuple, shapes_only: bool,
+                  reveal: bool) -> list[Diagnosis]:
+        first = np.asarray(case.values[self.inputs[0]])
+        batch = first.shape[0] if first.ndim >= 2 else None
+        right = explains(got, expected)  # the usual case: no mistake to look for
+        mistakes = [] if right else [(m, closest(got, m)) for m in self._mistakes(case)]
+        # one mistake explains all the arrays: name the ones that do before the others
+        mistakes.sort(key=lambda item: not explains(got, item[1]))
+        out = []
+        for i, (name, exp, actual) in enumerate(zip(self.wrt, expected, got, strict=True)):
+            if shapes_only and isinstance(actual, np.ndarray) and actual.shape == exp.shape:
+                shape = f" {exp.shape}" if reveal else ""
+                out.append(Diagnosis(None, f"dL/d{name}: shape{shape}, as it should be."))
+                continue
+            alternatives = [(m.kind, m.message, grads[i]) for m, grads in mistakes]
+            out.append(diagnose(actual, exp, f"dL/d{name}", batch, alternatives,
+                                self.nonfinite_hint, reveal))
+        return out
+
+    def _mistakes(self, case: Case) -> list[Mistake]:
+        found = list(self.mistakes(case.values) if self.mistakes else [])
+        grad_out = np.asarray(case.values["grad_out"], dtype=np.float64)
+        if not np.allclose(grad_out, 1.0):
+            found.append(Mistake(Kind.UPSTREAM, "you ignored the upstream gradient grad_out "
+                                 "(this is the local gradient alone); multiply by grad_out",
+                                 self.reference(case, np.ones_like(grad_out))))
+        return found
+
+
+@dataclass
+class ValueExercise(Exercise):
+    """The student derives numbers by hand, at numbers of their own.
+
+    ``provides(rng)`` draws the student's numbers (name -> value), which the notebook
+    shows (:func:`.my_numbers`) and the grader gives the answer cell; ``solve(numbers)``
+    computes each answer's reference value; each answer is one part. ``mistakes(numbers)``
+    gives, per answer, the values known slips give, checked in order when it is wrong.
+    """
+
+    id: str
+    notebook: str
+    title: str
+    provides: Callable[[np.random.Generator], dict[str, float]]
+    solve: Callable[[dict[str, float]], dict[str, float]]
+    answer_names: tuple[str, ...]
+    mistakes: Callable[[dict[str, float]], dict[str, list[tuple[Kind, str, float]]]] | None = None
+    sandbox: Sandbox = NUMPY
+
+    @property
+    def answer(self) -> str:
+        return ", ".join(self.answer_names)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return self.answer_names
+
+    def run_in_kernel(self, answer: Any, part: str, rng: np.random.Generator) -> Result:
+        """Judge the answer the test cell passes, a dict ``{part: value}``."""
+        self.check_part(part)
+        if not isinstance(answer, dict) or part not in answer:
+            return Result(self.id, part).fail(Kind.UNANSWERED, f"pass a dict with the "
+                                                               f"answer {part!r}.")
+        return self.judge(part, self.provides(rng), {"value": answer[part]})
+
+    def judge(self, part: str, numbers: dict[str, float], outcome: dict,
+              reveal: bool = True) -> Result:
+        """Judge the value an answer gave for ``part`` at the student's ``numbers``."""
+        self.check_part(part)
+        result = Result(self.id, part)
+        if "value" not in outcome:
+            return _error(result, outcome, f"the cell that sets {self.answer}", "", {})
+        value = outcome["value"]
+        if value is None or value is Ellipsis:
+            return result.fail(Kind.UNANSWERED, f"{part}: not answered yet.")
+        expected = np.asarray(self.solve(numbers)[part], dtype=np.float64)
+        slips = (self.mistakes(numbers) if self.mistakes else {}).get(part, [])
+        diagnosis = diagnose(value, expected, part, alternatives=slips, reveal=reveal)
+        if not diagnosis.ok:
+            return result.fail(diagnosis.kind, diagnosis.message)
+        result.messages.append(diagnosis.message)
+        return result

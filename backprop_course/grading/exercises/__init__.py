@@ -1,8 +1,0 @@
-"""Exercise definitions, one module per lesson notebook (``nb03_jacobians.py`` for
-``notebooks/03_...``); importing this package registers them all."""
-
-import importlib
-import pkgutil
-
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
