@@ -96,7 +96,8 @@ class Tensor:
         self.grad: Tensor | None = None
         self.grad_fn = None
         self.requires_grad = False
-        self.requires_grad_(requires_grad)
+        if requires_grad:
+            self.requires_grad_()
 
     @property
     def data(self) -> np.ndarray:
@@ -381,6 +382,17 @@ class Tensor:
     def __le__(self, other: Any) -> Tensor:
         return self._compare(np.less_equal, other)
 
+    def __and__(self, other: Any) -> Tensor:  # masks: (x > 0) & (x < 1)
+        return self._compare(np.logical_and, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._compare(np.logical_or, other)
+
+    __rand__, __ror__ = __and__, __or__
+
+    def __invert__(self) -> Tensor:
+        return Tensor(np.logical_not(self.data))
+
     # -------------------------------------------------------------- in place
     # On tensors that record no graph, or under ``no_grad`` (how an optimizer updates its
     # parameters), the values change in place. Where the graph is involved, ``y += x``
@@ -473,7 +485,7 @@ class Tensor:
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit the values to [min, max] (either bound may be None), as ``torch.clamp``."""
         if min is None and max is None:
-            raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
         return F.Clamp.apply(self, min, max)
 
     clip = clamp

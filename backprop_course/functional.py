@@ -97,7 +97,7 @@ def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tens
     x : (*);  out : (*), same as x
     """
     if min is None and max is None:
-        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
     return Clamp.apply(x, min, max)
 
 

@@ -9,10 +9,13 @@ without what the exercise is about), how the answer is called (a convention of
 
 ``shape``   every returned gradient has the shape of its input (the student's own case)
 ``given``   values on the student's own variant of the deck's example
-``random``  values on random inputs and shapes; a large case where one is declared
-            (numerical differentiation, one forward pass per input number, misses its
-            time budget there; a backward pass costs about one forward pass)
+``random``  values on random inputs and shapes, and on the exercise's large case
 ``edge``    values on edge cases (ReLU at 0, logits of 1000, ...)
+
+Every exercise with arrays of any size also has a *large* case, run before the others:
+numerical differentiation (one forward pass per input number) misses its time budget
+there, while a backward pass costs about one forward pass; an answer that misses it
+scores nothing for the exercise (:meth:`VJPExercise.large_case`).
 
 Values are compared with two references in float64: torch's autograd, and the numerical
 gradient (central differences) that it must agree with; at a kink, and on the large
@@ -202,7 +205,7 @@ class VJPExercise(Exercise):
     random : ``rng -> case`` of random shapes and values, ``random_trials`` of them
     edge : ``rng -> cases`` on edge cases (none: no ``edge`` part)
     large : ``rng -> case`` too large for numerical differentiation within ``budget``
-        seconds, added to the ``random`` check
+        seconds (see :meth:`large_case`)
     call : the :mod:`.harness` calling convention
     sandbox : what the grader's interpreter gives the answer
     mistakes : ``case -> list of Mistake`` specific to the exercise
@@ -247,15 +250,23 @@ class VJPExercise(Exercise):
             drawn = [Case(c, at_kink=at_kink) for c in self.edge(rng)]
         else:
             drawn = [Case(self.random(rng)) for _ in range(self.random_trials)]
-            if self.large is not None:
-                drawn.append(Case(self.large(rng), budget=self.budget))
-        for case in drawn:
-            case.values = {k: np.asarray(v) if isinstance(v, (list, tuple)) else v
-                           for k, v in case.values.items()}
-            if "grad_out" not in case.values:
-                shape = np.shape(self.forward(**self._inputs(case.values)))
-                case.values["grad_out"] = rng.standard_normal(shape)
-        return drawn
+        return [self._complete(case, rng) for case in drawn]
+
+    def large_case(self, rng: np.random.Generator) -> Case | None:
+        """The case too large for numerical differentiation within ``budget`` (None if
+        the exercise has none). An answer that misses the budget scores nothing for the
+        exercise; one that makes it is judged on it in the ``random`` check."""
+        if self.large is None:
+            return None
+        return self._complete(Case(self.large(rng), budget=self.budget), rng)
+
+    def _complete(self, case: Case, rng: np.random.Generator) -> Case:
+        case.values = {k: np.asarray(v) if isinstance(v, (list, tuple)) else v
+                       for k, v in case.values.items()}
+        if "grad_out" not in case.values:
+            shape = np.shape(self.forward(**self._inputs(case.values)))
+            case.values["grad_out"] = rng.standard_normal(shape)
+        return case
 
     def _inputs(self, values: dict) -> dict:
         return {k: values[k] for k in self.inputs}
@@ -311,17 +322,19 @@ class VJPExercise(Exercise):
         return {"returned": returned}
 
     def run_in_kernel(self, answer: Any, part: str, rng: np.random.Generator) -> Result:
-        """Run and judge one check in the student's kernel."""
+        """Run and judge one check in the student's kernel (the ``random`` check runs the
+        large case too)."""
         engine = None
         if self.sandbox.engine:
             import backprop_course as engine
-        outcomes = []
         cases = self.cases(part, rng)
-        for case in cases:
+        large = self.large_case(rng) if part == "random" else None
+        outcomes = []
+        for case in cases + ([large] if large else []):
             outcomes.append(self.run(answer, case, engine))
             if "returned" not in outcomes[-1]:
                 break
-        return self.judge(part, cases, outcomes, reveal=True)
+        return self.judge(part, cases + ([large] if large else []), outcomes, reveal=True)
 
     # ----------------------------------------------------------------- judging
     def judge(self, part: str, cases: list[Case], outcomes: list[dict],

@@ -205,6 +205,11 @@ def run_exercise(exercise: Exercise, source: str, parts: dict[str, bool], seeds:
             return {part: exercise.judge(part, numbers, {"value": values[part]}
                                          if part in values else reply, seeds.reveal(hidden))
                     for part, hidden in parts.items()}
+        large = exercise.large_case(seeds.rng(exercise, "large", True))
+        if large is not None:
+            first = answer.call(large.values, large.budget)
+            if first.get("large"):  # not a backward pass: nothing for this exercise
+                return {part: exercise.judge(part, [large], [first]) for part in parts}
         results = {}
         for part, hidden in parts.items():
             cases = exercise.cases(part, seeds.rng(exercise, part, hidden))
@@ -213,6 +218,8 @@ def run_exercise(exercise: Exercise, source: str, parts: dict[str, bool], seeds:
                 outcomes.append(answer.call(case.values, case.budget))
                 if "returned" not in outcomes[-1]:
                     break
+            if part == "random" and large is not None and "returned" in outcomes[-1]:
+                cases, outcomes = [*cases, large], [*outcomes, first]
             results[part] = exercise.judge(part, cases, outcomes, seeds.reveal(hidden))
         return results
     finally:

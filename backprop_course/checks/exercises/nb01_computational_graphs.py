@@ -85,6 +85,11 @@ def _torch_mul(a, b):
     return a * b
 
 
+def _mul_large(rng: np.random.Generator) -> dict:
+    """200,000 elements: a backward pass is two products; finite differences one
+    perturbation (and forward pass) per element."""
+    return {k: rng.standard_normal((400, 500)) for k in ("a", "b", "grad_out")}
+
 register(VJPExercise(
     id="mul_backward",
     notebook=NOTEBOOK,
@@ -98,6 +103,7 @@ register(VJPExercise(
     given=_mul_given,
     random=_mul_random,
     edge=_mul_edge,
+    large=_mul_large,
     mistakes=_mul_mistakes,
 ))
 

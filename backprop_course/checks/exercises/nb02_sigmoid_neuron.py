@@ -28,7 +28,7 @@ def _neuron_given(rng: np.random.Generator) -> list[dict]:
     df/df = 1 and with another upstream gradient."""
     w, x = small_ints(rng, 3, -3, 3), small_ints(rng, 2, -2, 2)
     return [{"w": w, "x": x, "grad_out": 1.0},
-            {"w": w, "x": x, "grad_out": float(small_ints(rng, ())) / 2}]
+            {"w": w, "x": x, "grad_out": float(rng.choice([-2.5, -2.0, -1.5, 1.5, 2.0, 2.5]))}]
 
 
 def _neuron_random(rng: np.random.Generator) -> dict:
@@ -100,6 +100,10 @@ def _torch_sigmoid(x):
     return torch.sigmoid(x)
 
 
+def _sigmoid_large(rng: np.random.Generator) -> dict:
+    """200,000 elements."""
+    return {"x": rng.normal(0, 3, (400, 500)), "grad_out": rng.standard_normal((400, 500))}
+
 register(VJPExercise(
     id="sigmoid_backward",
     notebook=NOTEBOOK,
@@ -113,6 +117,7 @@ register(VJPExercise(
     given=_sigmoid_given,
     random=_sigmoid_random,
     edge=_sigmoid_edge,
+    large=_sigmoid_large,
     mistakes=_sigmoid_mistakes,
 ))
 
@@ -173,6 +178,10 @@ def _torch_max(a, b):
     return torch.maximum(a, b)
 
 
+def _max_large(rng: np.random.Generator) -> dict:
+    """200,000 elements."""
+    return {k: rng.standard_normal((400, 500)) for k in ("a", "b", "grad_out")}
+
 register(VJPExercise(
     id="max_backward",
     notebook=NOTEBOOK,
@@ -186,6 +195,7 @@ register(VJPExercise(
     given=_max_given,
     random=_max_random,
     edge=_max_edge,
+    large=_max_large,
     edge_at_kink=True,
     mistakes=_max_mistakes,
 ))

@@ -48,6 +48,10 @@ def _torch_relu(x):
     return torch.relu(x)
 
 
+def _relu_large(rng: np.random.Generator) -> dict:
+    """200,000 elements."""
+    return {"x": rng.standard_normal((400, 500)), "grad_out": rng.standard_normal((400, 500))}
+
 register(VJPExercise(
     id="relu_backward",
     notebook=NOTEBOOK,
@@ -61,6 +65,7 @@ register(VJPExercise(
     given=_relu_given,
     random=_relu_random,
     edge=_relu_edge,
+    large=_relu_large,
     edge_at_kink=True,
     mistakes=_relu_mistakes,
 ))
@@ -100,6 +105,10 @@ def _torch_tanh(x):
     return torch.tanh(x)
 
 
+def _tanh_large(rng: np.random.Generator) -> dict:
+    """200,000 elements."""
+    return {"x": rng.normal(0, 2, (400, 500)), "grad_out": rng.standard_normal((400, 500))}
+
 register(VJPExercise(
     id="tanh_backward",
     notebook=NOTEBOOK,
@@ -113,5 +122,6 @@ register(VJPExercise(
     given=_tanh_given,
     random=_tanh_random,
     edge=_tanh_edge,
+    large=_tanh_large,
     mistakes=_tanh_mistakes,
 ))

@@ -21,8 +21,12 @@ def _one_hot(target: np.ndarray, classes: int) -> np.ndarray:
 
 
 def _huge_logits(rng: np.random.Generator, n: int, c: int) -> np.ndarray:
-    """Logits around +-1000, where a softmax without the max shift overflows."""
-    return rng.choice([-1000.0, 1000.0], size=(n, c)) + small_ints(rng, (n, c), -2, 2)
+    """Logits around +-1000, where a softmax without the max shift overflows; two of each
+    row's logits share the top, so every row's softmax has more than one nonzero."""
+    logits = np.full((n, c), -1000.0) + small_ints(rng, (n, c), -2, 2)
+    for row in logits:
+        row[rng.permutation(c)[:2]] = 1000.0 + float(small_ints(rng, (), -1, 1))
+    return logits
 
 
 # ------------------------------------------------------- softmax cross-entropy

@@ -122,6 +122,11 @@ def _backward_edge(rng: np.random.Generator) -> list[dict]:
     return [{**_backward_random(rng), "graph": 2, "twice": 1}]
 
 
+def _backward_large(rng: np.random.Generator) -> dict:
+    """The diamond graph over leaves of 200,000 elements."""
+    return {"graph": 2, **{k: rng.standard_normal((400, 500)) for k in "abc"},
+            "grad_out": rng.standard_normal((400, 500))}
+
 register(VJPExercise(
     id="engine_backward",
     notebook=NOTEBOOK,
@@ -135,6 +140,7 @@ register(VJPExercise(
     given=_backward_given,
     random=_backward_random,
     edge=_backward_edge,
+    large=_backward_large,
     call="engine_backward",
     sandbox=Sandbox(engine=True, without=("backward",)),
     mistakes=_backward_mistakes,
@@ -175,6 +181,10 @@ def _torch_tanh(x):
     return x.tanh()
 
 
+def _tanh_large(rng: np.random.Generator) -> dict:
+    """200,000 elements."""
+    return {"x": rng.normal(0, 1.5, (400, 500)), "grad_out": rng.standard_normal((400, 500))}
+
 register(VJPExercise(
     id="tanh_function",
     notebook=NOTEBOOK,
@@ -188,6 +198,7 @@ register(VJPExercise(
     given=_tanh_given,
     random=_tanh_random,
     edge=_tanh_edge,
+    large=_tanh_large,
     call="function",
     sandbox=Sandbox(engine=True, without=("backward", "ops.Tanh")),
     mistakes=_tanh_mistakes,

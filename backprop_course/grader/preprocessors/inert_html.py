@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
+from html import escape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -86,9 +87,30 @@ def _cleaner() -> nh3.Cleaner:
 CLEANER = _cleaner()
 
 
-def sanitize(html: str) -> str:
-    """``html`` with everything that could run, load a frame or restyle the page removed."""
-    return CLEANER.clean(html)
+def _text(value: Any) -> str:
+    """``value`` as the string a renderer expects (nbformat allows lists of lines)."""
+    if isinstance(value, str):
+        return SURROGATE.sub("\ufffd", value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        return "".join(map(_text, value))
+    return "" if value is None else _text(str(value))
+
+
+def sanitize(html: str | bytes) -> str:
+    """``html`` with everything that could run, load a frame or restyle the page removed.
+
+    Cleaning again can still change a result (nested links, rebuilt by the HTML parser):
+    this cleans until nothing changes, and shows markup that does not settle as text.
+    """
+    html = _text(html)
+    for _ in range(3):
+        clean = CLEANER.clean(html)
+        if clean == html:
+            return clean
+        html = clean
+    return CLEANER.clean(escape(html))
 
 
 class _Markup(HTMLParser):
@@ -148,15 +170,6 @@ class _Inspector(IPythonRenderer):
             self.unsafe |= name not in self.attachments
             return "attachment"
         return src
-
-
-def _text(value: Any) -> str:
-    """``value`` as the string a renderer expects (nbformat allows lists of lines)."""
-    if isinstance(value, str):
-        return SURROGATE.sub("\ufffd", value)
-    if isinstance(value, (list, tuple)):
-        return "".join(map(_text, value))
-    return "" if value is None else _text(str(value))
 
 
 def _is_plain_markdown(text: str, attachments: Mapping[str, Any]) -> bool:
@@ -333,11 +346,17 @@ def configure_inert_pages(c: Config) -> Config:
 
     nbgrader's ``generate_feedback`` and formgrader's submission page both render with
     an ``HTMLExporter`` built from the course's configuration, so this reaches both:
-    :class:`InertHTML` runs on every notebook they render (also on ones autograded before
-    it was configured), and nbconvert's ``sanitize_html`` cleans HTML outputs again and
-    leaves out JavaScript and widget outputs.
+
+    * :class:`InertHTML` runs on every notebook they render, also on one autograded
+      before it was configured;
+    * ``sanitize_html`` makes nbconvert's templates leave out JavaScript and widget
+      outputs and pass HTML outputs (and, in nbconvert's own templates, markdown) through
+      their ``clean_html`` filter, which is :func:`sanitize` instead of nbconvert's
+      bleach allow-list: that one shows a paragraph, an image or a table header of a
+      harmless output as escaped tags.
     """
     c.HTMLExporter.sanitize_html = True
+    c.HTMLExporter.filters = {**c.HTMLExporter.get("filters", {}), "clean_html": sanitize}
     preprocessors = list(c.HTMLExporter.get("preprocessors", []))
     if InertHTML not in preprocessors:
         c.HTMLExporter.preprocessors = [*preprocessors, InertHTML]
