@@ -27,6 +27,7 @@ visible seed (:mod:`.variants`), in the grader from the course secret for hidden
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ import numpy as np
 
 from ..gradcheck import compare, numerical_vjp
 from . import harness
-from .diagnose import Diagnosis, Mistake, closest, diagnose, explains
+from .diagnose import Diagnosis, Mistake, as_float_array, closest, diagnose, explains
 from .kinds import Kind
 
 REGISTRY: dict[str, Exercise] = {}
@@ -160,9 +161,28 @@ class Exercise:
             raise ValueError(f"{self.id} has parts {self.parts}, not {part!r}")
 
 
+def _numeric_shape(value: Any) -> tuple | None:
+    """The shape of an answer's array of numbers, None if it is not one. A number or a
+    list counts, as it does once :func:`.harness.encode` has sent it to the grader: the
+    ``shape`` check of a 0-d case must not judge values in the kernel only."""
+    if value is None:
+        return None
+    try:
+        return as_float_array(value).shape
+    except (TypeError, ValueError):
+        return None
+
+
+#: Exception names a hidden check may show (an answer's own class could be named anything).
+BUILTIN_ERRORS = frozenset(name for name, value in vars(builtins).items()
+                           if isinstance(value, type) and issubclass(value, BaseException))
+
+
 def _error(result: Result, outcome: dict, signature: str, label: str,
-           hints: dict[str, str]) -> Result:
-    """A failure for an outcome in which the answer did not return."""
+           hints: dict[str, str], reveal: bool = True) -> Result:
+    """A failure for an outcome in which the answer did not return. With ``reveal=False``
+    the exception's message is not shown: the answer wrote it, and it may hold the
+    hidden case's values or shapes (numpy's shape errors do)."""
     if "timeout" in outcome:
         if outcome.get("large"):
             return result.fail(Kind.TOO_SLOW, (
@@ -180,8 +200,15 @@ def _error(result: Result, outcome: dict, signature: str, label: str,
         return result.fail(Kind.NOT_IMPLEMENTED,
                            f"{label}not implemented yet: write the body of {signature}.")
     if name == "WrongCountError":
-        return result.fail(Kind.COUNT, f"{label}{message}.")
+        return result.fail(Kind.COUNT, f"{label}{message}." if reveal else
+                           f"{label}your code returned the wrong number of gradients: "
+                           f"return one per input, as {signature} says.")
     hint = hints.get(name)
+    if not reveal:
+        shown = name if name in BUILTIN_ERRORS else "an exception"
+        return result.fail(Kind.ERROR, f"{label}your code raised {shown} (its message is not "
+                                       "shown for a hidden check)"
+                                       + (f" ({hint})" if hint else ""))
     return result.fail(Kind.ERROR, f"{label}your code raised {name}: {message}"
                                    + (f" ({hint})" if hint else ""))
 
@@ -353,7 +380,8 @@ class VJPExercise(Exercise):
                 return result.fail(Kind.ERROR, f"{label}your code was not run on this case.")
             outcome = outcomes[number]
             if "returned" not in outcome:
-                return _error(result, outcome, self.signature, label, self.error_hints)
+                return _error(result, outcome, self.signature, label, self.error_hints,
+                              reveal)
             got = tuple(outcome["returned"])
             if self.call == "function":
                 forward, got = got[0], got[1:]
@@ -396,7 +424,7 @@ class VJPExercise(Exercise):
         mistakes.sort(key=lambda item: not explains(got, item[1]))
         out = []
         for i, (name, exp, actual) in enumerate(zip(self.wrt, expected, got, strict=True)):
-            if shapes_only and isinstance(actual, np.ndarray) and actual.shape == exp.shape:
+            if shapes_only and _numeric_shape(actual) == exp.shape:
                 shape = f" {exp.shape}" if reveal else ""
                 out.append(Diagnosis(None, f"dL/d{name}: shape{shape}, as it should be."))
                 continue
@@ -456,7 +484,7 @@ class ValueExercise(Exercise):
         self.check_part(part)
         result = Result(self.id, part)
         if "value" not in outcome:
-            return _error(result, outcome, f"the cell that sets {self.answer}", "", {})
+            return _error(result, outcome, f"the cell that sets {self.answer}", "", {}, reveal)
         value = outcome["value"]
         if value is None or value is Ellipsis:
             return result.fail(Kind.UNANSWERED, f"{part}: not answered yet.")

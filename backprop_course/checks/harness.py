@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,14 +62,17 @@ def encode(value: Any, as_float: bool = True) -> dict:
     returned); otherwise int64 and bool arrays keep their type (a case's targets)."""
     if value is None:
         return {"none": True}
-    data = getattr(value, "data", value)  # a course or torch-like tensor
     with warnings.catch_warnings():  # e.g. ComplexWarning: never write to stderr here
         warnings.simplefilter("ignore")
         try:
+            # a course or torch-like tensor holds its array in .data; a numpy array's .data
+            # is a buffer, which some dtypes (datetime64) cannot give
+            data = value if isinstance(value, (np.ndarray, np.generic)) else \
+                getattr(value, "data", value)
             array = np.asarray(data)
             if as_float or array.dtype.kind not in "bi":
                 array = np.asarray(data, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
+        except Exception:  # an answer's object may raise anything here: not a number
             return {"other": type(value).__name__[:100]}
     if array.dtype.kind == "b":
         code = "b1"
@@ -91,12 +95,13 @@ def decode(item: Any) -> np.ndarray | NotNumeric | None:
     if isinstance(item.get("other"), str):
         return NotNumeric(item["other"][:100])
     code, shape, b64 = item.get("dtype"), item.get("shape"), item.get("b64")
-    if code not in DTYPES or not isinstance(shape, list) or not isinstance(b64, str):
+    if not isinstance(code, str) or code not in DTYPES or not isinstance(shape, list) \
+            or not isinstance(b64, str):
         raise WireError("a value has no valid dtype, shape and data")
     if len(shape) > MAX_NDIM or not all(type(n) is int and 0 <= n <= MAX_ELEMENTS
                                         for n in shape):
         raise WireError(f"a value has an invalid shape (at most {MAX_NDIM} axes)")
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)  # exact: numpy's int64 product wraps (3 axes of 2**22 give 0)
     if size > MAX_ELEMENTS:
         raise WireError(f"a value has {size} elements (more than {MAX_ELEMENTS})")
     dtype = np.dtype(DTYPES[code])
@@ -108,7 +113,10 @@ def decode(item: Any) -> np.ndarray | NotNumeric | None:
         raise WireError("a value's data is not base64") from error
     if len(raw) != size * dtype.itemsize:
         raise WireError("a value's data does not match its shape")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    try:  # numpy refuses a shape whose other axes overflow, even next to a 0 axis
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    except ValueError as error:
+        raise WireError("a value has an invalid shape") from error
 
 
 def encode_case(case: dict[str, Any]) -> dict[str, dict]:

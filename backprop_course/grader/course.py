@@ -103,6 +103,7 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     benchmark's peer).
     """
     from .exporter import AutogradeExporter
+    from .preprocessors.inert_html import InertHTML, configure_inert_pages
     from .sandbox import isolation
 
     root, notebooks = Path(root).resolve(), Path(notebooks).resolve()
@@ -115,9 +116,10 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     c.OverwriteCells.add_missing_cells = True
     c.Execute.timeout = 60
+    configure_inert_pages(c)  # feedback and formgrader pages: student markup stays inert
     if trusted:
-        c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
-        c.Autograde.autograde_preprocessors = autograde_preprocessors()
+        c.Autograde.sanitize_preprocessors = [*sanitize_preprocessors(), InertHTML]
+        c.Autograde.autograde_preprocessors = [*autograde_preprocessors(), InertHTML]
         c.Autograde.exporter_class = AutogradeExporter
         c.GradeAnswers.secret = key.hex()
         c.GradeAnswers.isolation = isolation()

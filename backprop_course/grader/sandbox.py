@@ -71,7 +71,7 @@ class Limits:
     cell_seconds: float = 10.0
     case_seconds: float = 10.0
     cpu_seconds: int = 120
-    memory_bytes: int = 3 << 30
+    memory_bytes: int = 1 << 30
     processes: int = 32
     file_bytes: int = 16 << 20
     tmp_bytes: int = 64 << 20
@@ -369,12 +369,12 @@ class Session:
             self._buffer += chunk
 
     def _death(self, error: BaseException) -> str:
-        process = self._process
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-        code = process.poll()
         if isinstance(error, ValueError):
             return f"it sent something that is not a result ({error})"
+        process = self._process
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)  # the channel closed: the process is on its way out
+        code = process.poll()
         if code is None:
             return "it closed its channel to the grader"
         if code < 0 or code > 128:

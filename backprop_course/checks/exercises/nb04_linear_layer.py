@@ -25,10 +25,14 @@ def _matmul_random(rng: np.random.Generator) -> dict:
 
 
 def _matmul_edge(rng: np.random.Generator) -> list[dict]:
-    """One example (N = 1) and a square w."""
+    """One example (N = 1) and a square w, on which dL/dy w and dL/dy w^T differ (a
+    symmetric w would pass the wrong order)."""
     d = int(rng.integers(2, 5))
-    return [{"x": small_ints(rng, (1, d)), "w": small_ints(rng, (d, d)),
-             "grad_out": small_ints(rng, (1, d))}]
+    x = small_ints(rng, (1, d))
+    while True:
+        w, grad_out = small_ints(rng, (d, d)), small_ints(rng, (1, d))
+        if not np.allclose(grad_out @ w, grad_out @ w.T):
+            return [{"x": x, "w": w, "grad_out": grad_out}]
 
 
 def _matmul_large(rng: np.random.Generator) -> dict:

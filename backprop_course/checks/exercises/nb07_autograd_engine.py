@@ -103,11 +103,17 @@ def _backward_mistakes(case: dict) -> list[Mistake]:
 
 
 def _backward_given(rng: np.random.Generator) -> list[dict]:
-    """The decks' f = (x + y) * z at numbers of your own, then the fan-out graph."""
-    return [{"graph": 0, "a": small_ints(rng, 1), "b": small_ints(rng, 1),
-             "c": small_ints(rng, 1), "grad_out": [1.0]},
-            {"graph": 1, "a": small_ints(rng, 2, -2, 2), "b": small_ints(rng, 2, -2, 2),
-             "c": small_ints(rng, 2, -2, 2), "grad_out": small_ints(rng, 2, -2, 2)}]
+    """The decks' f = (x + y) * z at numbers of your own, then the fan-out graph, at
+    numbers where every overwrite shows: q = a b reaches f three times (q * q, q * c), so
+    dL/dq = g (2 q + c); a loop that keeps the last gradient only keeps g q or g c (right
+    where q + c = 0), and a's .grad keeps g or dL/dq b (right where 2 q + c = 0)."""
+    first = {"graph": 0, "a": small_ints(rng, 1), "b": small_ints(rng, 1),
+             "c": small_ints(rng, 1), "grad_out": [1.0]}
+    while True:
+        a, b, c = (small_ints(rng, 2, -2, 2) for _ in range(3))
+        if np.all(a * b + c != 0) and np.all(2 * a * b + c != 0):
+            return [first, {"graph": 1, "a": a, "b": b, "c": c,
+                            "grad_out": small_ints(rng, 2, -2, 2)}]
 
 
 def _backward_random(rng: np.random.Generator) -> dict:
@@ -172,8 +178,9 @@ def _tanh_random(rng: np.random.Generator) -> dict:
 
 
 def _tanh_edge(rng: np.random.Generator) -> list[dict]:
-    """Saturated inputs: the gradient is 0 and nothing may be NaN."""
-    far, huge = rng.uniform(18, 30), rng.uniform(500, 2000)
+    """Saturated inputs: the gradient is 0 and nothing may be NaN (|x| above 710, where
+    np.exp overflows: a forward of exps gives inf / inf there)."""
+    far, huge = rng.uniform(18, 30), rng.uniform(720, 2000)
     return [{"x": [-huge, -far, 0.0, far, huge], "grad_out": small_ints(rng, 5)}]
 
 

@@ -19,7 +19,8 @@ shows student content as text or as sanitized markup:
 * raw cells and ``text/html`` outputs go through the sanitizer (nh3, the binding of the
   Rust crate ammonia, with html5ever, a browser-grade parser);
 * outputs of any other type but plain text, JSON and PNG/JPEG/GIF images (JavaScript,
-  SVG, widget views, ``application/vnd.*``) are dropped, and a plain-text note says so;
+  SVG, widget views, ``application/vnd.*``) are dropped, and a plain-text note says so
+  where nothing but plain text is left to show;
 * cell attachments keep only base64 PNG/JPEG/GIF images; cell metadata ``jupyter`` and
   notebook metadata ``widgets`` (widget state, rendered by the widget manager) are
   dropped; fields templates read are coerced to the types they expect, and a cell of
@@ -54,7 +55,7 @@ DROPPED_CELL_METADATA = ("jupyter",)
 DROPPED_NOTEBOOK_METADATA = ("widgets",)
 NOTE = ("*The grader shows this as text: it held HTML, a diagram or a link that a browser "
         "could run.*")
-REMOVED = "[The grader removed a {} output here: a browser could run code in it.]"
+REMOVED = "[The grader removed an output of type {} here: a browser could run code in it.]"
 UNCLEANABLE = "[The grader removed this cell: it could not be shown safely.]"
 BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -173,6 +174,8 @@ class _Inspector(IPythonRenderer):
 
 
 def _is_plain_markdown(text: str, attachments: Mapping[str, Any]) -> bool:
+    """Whether nbconvert renders ``text`` without raw HTML, a mermaid block or a missing
+    attachment, into markup that the sanitizer leaves as it is."""
     inspector = _Inspector(attachments)
     try:
         html = MarkdownWithMath(renderer=inspector).render(text)
@@ -236,7 +239,8 @@ def inert_outputs(outputs: Any) -> list[dict[str, Any]]:
     """A code cell's outputs with every field a renderer reads made safe.
 
     Streams and errors keep their text (templates escape it); rich outputs keep their
-    safe mime types, and a note follows each output that lost some.
+    safe mime types, and a note follows an output left with no more than its plain text
+    (a widget view keeps its PNG picture, and then needs none).
     """
     kept = []
     for output in outputs if isinstance(outputs, list) else ():
@@ -262,16 +266,19 @@ def inert_outputs(outputs: Any) -> list[dict[str, Any]]:
         if kind == "execute_result":
             clean["execution_count"] = _count(output.get("execution_count"))
         kept.append(clean)
-        kept.extend({"output_type": "display_data", "metadata": {},
-                     "data": {"text/plain": REMOVED.format(name)}} for name in dropped)
+        if dropped and not data.keys() - {"text/plain"}:  # nothing left to see but a repr
+            kept.append({"output_type": "display_data", "metadata": {}, "data": {
+                "text/plain": REMOVED.format(", ".join(dropped))}})
     return kept
 
 
 def _count(value: Any) -> int | None:
+    """An execution count as nbformat allows it: an integer or None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _metadata(value: Any, dropped: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of a metadata dict without the ``dropped`` keys, with valid ``tags``."""
     metadata = {key: item for key, item in value.items() if key not in dropped} \
         if isinstance(value, Mapping) else {}
     if "tags" in metadata:  # nbformat: unique strings without commas
@@ -335,6 +342,7 @@ class InertHTML(NbGraderPreprocessor):
 
 
 def _inert_cell_or(cell: Any, note: dict[str, Any]) -> dict[str, Any]:
+    """:func:`inert_cell` of ``cell``, or ``note`` if it is not a cell or cannot be cleaned."""
     try:
         return inert_cell(cell) if isinstance(cell, Mapping) else note
     except Exception:  # see _node: a cell that cannot be cleaned is not shown
