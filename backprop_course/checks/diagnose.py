@@ -78,6 +78,11 @@ def closest(got: tuple, mistake: Mistake) -> tuple:
 
 
 def _worst(actual: np.ndarray, expected: np.ndarray, reveal: bool) -> str:
+    with np.errstate(all="ignore"):  # inf against inf (a NaN answer): no warning to stderr
+        return _worst_element(actual, expected, reveal)
+
+
+def _worst_element(actual: np.ndarray, expected: np.ndarray, reveal: bool) -> str:
     if not reveal:
         return f"relative error {rel_error(actual, expected):.2e}"
     diff = np.abs(actual - expected)
@@ -118,8 +123,11 @@ def diagnose(actual: object, expected: np.ndarray, name: str = "gradient",
         return _diagnose_shape(actual, expected, name, batch_size, reveal)
     if not np.all(np.isfinite(actual)):
         hint = f" ({nonfinite_hint})" if nonfinite_hint else ""
-        where = _worst(np.nan_to_num(actual, nan=np.inf), expected, reveal) if reveal else \
-            "it must be finite"
+        where = "it must be finite"
+        if reveal:  # the first such element, as it is (nan_to_num would say inf or 1.8e308)
+            bad = np.unravel_index(int(np.argmax(~np.isfinite(actual))), actual.shape)
+            at = f" [{', '.join(str(int(i)) for i in bad)}]" if bad else ""
+            where = f"element{at}: expected {expected[bad]:.6g}, got {actual[bad]:g}"
         return Diagnosis(Kind.NAN, f"{name}: contains NaN or inf{hint}; {where}.")
     if _close(actual, expected):
         return Diagnosis(None, f"{name}: correct (relative error "
