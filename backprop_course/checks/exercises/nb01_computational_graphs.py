@@ -16,11 +16,12 @@ NOTEBOOK = "01_computational_graphs"
 def _xyz(rng: np.random.Generator) -> dict[str, float]:
     """The student's x, y, z: small integers like the deck's (-2, 5, -4), chosen so that
     every known slip (and a wrong sign) gives a value different from the right one and
-    from every other slip's: df/dx in {z, -z, 1}, df/dz in {q, -q, z, 1} all distinct."""
+    from every other slip's: df/dx in {z, -z, 1}, df/dz in {q, -q, z, 1} all distinct;
+    nor are the deck's answers (-4, -4, 3) right."""
     while True:
         x, y, z = (float(v) for v in small_ints(rng, 3, -6, 6))
         q = x + y
-        if q not in (0.0, 1.0, -1.0, z, -z) and z not in (1.0, -1.0):
+        if q not in (0.0, 1.0, -1.0, 3.0, z, -z) and z not in (1.0, -1.0, -4.0):
             return {"x": x, "y": y, "z": z}
 
 
