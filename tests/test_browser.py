@@ -154,7 +154,7 @@ def drive(page, url: str) -> None:
         ".dataset.value === '0.0'", timeout=10_000)
     after = heatmap.evaluate(READ_J)
     assert [v for i, j, v in after if i == j] == [1, 0, 1, 0]
-    assert "2 dead unit(s)" in heatmap.text_content()
+    assert "2 inactive unit(s)" in heatmap.text_content()
     heatmap.scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / "browser_explorer.png")
 

@@ -93,7 +93,7 @@ def test_relu_marks_exactly_the_dead_units():
     e.sliders[3].value = -0.1
     e.sliders[1].value = 0.4
     assert marks(e.view.value, dashed=True) == {(3, 3)}
-    assert "1 dead unit(s)" in texts(e.view.value)
+    assert "1 inactive unit(s)" in texts(e.view.value)
 
 
 def test_linear_shows_w_and_backward_multiplies_by_w_transpose():

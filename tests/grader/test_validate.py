@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from backprop_course.sandbox.validate import validate_submission
+from backprop_course.grader.validate import validate_submission
 
 
 def good(path: Path, outputs: str = "") -> Path:

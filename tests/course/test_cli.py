@@ -1,6 +1,6 @@
 """Stock nbgrader commands with ``grading/nbgrader_config.py``, the student's
-``backprop-course check``, and why the verdicts must be made outside the kernel
-(on the small fixture assignment in ``tests/fixtures/``)."""
+``backprop-course check``, and why nothing the kernel shows may count (on the small
+fixture assignment in ``tests/fixtures/``)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import pytest
 from nbclient import NotebookClient
 
 from backprop_course.cli import main
-from backprop_course.grading.submissions import build, load_examples
-from backprop_course.grading.trusted import judge_notebook
+from backprop_course.grader.grade import Seeds, grade_notebook
+from backprop_course.grader.sandbox import isolation
+from backprop_course.grader.submissions import build, load_examples
 
-pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
 ASSIGNMENT = "relu_fixture"
 EXAMPLES = {e.name: e for e in load_examples(FIXTURES / "examples" / "relu_fixture.json")[1]}
 
@@ -69,7 +69,7 @@ def test_stock_commands_work_from_the_course_folder(release: Path) -> None:
     nbgrader(release, "export", "--to", "grades.csv")
     with open(release / "grades.csv", newline="") as handle:
         scores = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(handle)}
-    assert scores == {"sign": 3.0, "tamper_check": 0.0}
+    assert scores == {"sign": 3.0, "tamper_check": 1.0}
     page = (release / "feedback" / "sign" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
     assert "every entry has the wrong sign" in page
     graded = nbformat.read(release / "autograded" / "tamper_check" / ASSIGNMENT
@@ -86,15 +86,20 @@ def test_self_check_prints_scores_and_feedback(release: Path, capsys) -> None:
     assert "total: 6/8" in out
 
 
-def test_patched_numpy_fools_the_kernel_but_not_the_grader(release: Path) -> None:
-    path = submit(release, "tamper_numpy")
+def test_a_patched_check_fools_the_kernel_but_not_the_grader(release: Path) -> None:
+    """In the student's kernel check() is whatever the student makes it: stock nbgrader,
+    which scores what the kernel printed, gives full points; the grader runs the answer."""
+    path = submit(release, "sign")
     nb = nbformat.read(path, 4)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                  == "relu_backward_solution")
+    answer.source += "\ncheck = lambda *args, **kwargs: print('[PASS]')\n"
     NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=60,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     given = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
                  == "relu_given")
     assert not any(o.output_type == "error" for o in given.outputs)  # stock: full points
-    assert "[PASS] relu_backward / given" in "".join(o.get("text", "") for o in given.outputs)
-    verdicts = {v.grade_id: v for v in judge_notebook(nb)}
+    assert "[PASS]" in "".join(o.get("text", "") for o in given.outputs)
+    verdicts = {v.grade_id: v for v in grade_notebook(nb, Seeds("sign", "salt"), isolation())}
     assert not verdicts["relu_given"].passed
-    assert "wrong values" in verdicts["relu_given"].report
+    assert "wrong sign" in verdicts["relu_given"].report
