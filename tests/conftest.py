@@ -34,3 +34,18 @@ def assert_close(ours: Any, theirs: Any, rtol: float = RTOL) -> None:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+#: The layers of the test suite: a folder of tests/ each, and a marker of the same name
+#: (``pytest -m grader``, ``pytest -m "not browser"``).
+LAYERS = ("engine", "checks", "grader", "course", "widgets", "browser", "bench")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with the layer its folder names."""
+    for item in items:
+        parts = item.path.parts
+        if "tests" in parts:
+            layer = parts[parts.index("tests") + 1]
+            if layer in LAYERS:
+                item.add_marker(getattr(pytest.mark, layer))

@@ -115,7 +115,8 @@ def configure(c: Any, root: str | Path, notebooks: str | Path,
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     c.OverwriteCells.add_missing_cells = True
-    c.Execute.timeout = 60
+    c.Execute.timeout = 60  # stock Execute (trusted=False) only; it runs no kernel otherwise
+    c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]  # no "TCP" warnings
     configure_inert_pages(c)  # feedback and formgrader pages: student markup stays inert
     if trusted:
         c.Autograde.sanitize_preprocessors = [*sanitize_preprocessors(), InertHTML]

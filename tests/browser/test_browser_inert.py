@@ -45,7 +45,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from traitlets.config.loader import PyFileConfigLoader
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update"]
 pytestmark = [

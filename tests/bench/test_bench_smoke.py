@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_mlp.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_mlp.py"
 
 
 def test_bench_mlp_runs(capsys) -> None:
