@@ -12,7 +12,7 @@ from . import __version__
 def _demo(args: argparse.Namespace) -> int:
     from .grader.demo import demo
 
-    return demo(args.keep, args.assignment or None)
+    return demo(args.folder, args.assignment or None)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -60,10 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run the instructor pipeline on example submissions",
         description="Generate the student release, autograde example submissions (full "
-                    "solution, blank, partly right, seeded mistakes) in a temporary nbgrader "
-                    "course, write feedback HTML and print the grades.")
-    demo.add_argument("--keep", type=Path, metavar="DIR",
-                      help="build the course in DIR and keep it")
+                    "solution, blank, partly right, seeded mistakes) in an nbgrader course, "
+                    "write feedback HTML and print the grades; the course is kept in "
+                    "./backprop-course-demo (replaced on every run).")
+    demo.add_argument("--folder", type=Path, metavar="DIR",
+                      help="keep the course in DIR instead (replaced if it exists)")
     demo.add_argument("--assignment", action="append", metavar="NAME",
                       help="only this assignment (repeatable); default: all with examples")
     demo.set_defaults(handler=_demo)

@@ -1,9 +1,8 @@
-"""``backprop-course demo``: the whole instructor pipeline in a temporary course."""
+"""``backprop-course demo``: the whole instructor pipeline on the example submissions."""
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +12,10 @@ from .course import find_repository
 from .hygiene import release_problems
 from .pipeline import Course, Grades, run
 from .submissions import load_examples
+
+#: Where the demo keeps its course (relative to the current folder).
+DEMO_FOLDER = Path("backprop-course-demo")
+MARK = ".backprop-course-demo"
 
 
 def grade_table(grades: Grades, assignment: str) -> str:
@@ -42,40 +45,46 @@ def grade_table(grades: Grades, assignment: str) -> str:
     return "\n".join(lines)
 
 
-def demo(keep: Path | None = None, assignments: list[str] | None = None) -> int:
-    """Generate, autograde the example submissions, write feedback, print the grades."""
+def demo(folder: Path | None = None, assignments: list[str] | None = None) -> int:
+    """Generate, autograde the example submissions, write feedback, print the grades;
+    the course is kept in ``folder`` (default ``./backprop-course-demo``, replaced on
+    every run)."""
     repo = find_repository()
-    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="backprop-course-demo-"))
+    root = Path(folder or DEMO_FOLDER).resolve()
+    if root.exists():
+        if not (root / MARK).exists() and any(root.iterdir()):
+            raise SystemExit(f"refusing to replace {root}: it is not a folder the demo made "
+                             f"(no {MARK} in it); choose another with --folder")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / MARK).write_text("made by backprop-course demo; replaced on its next run\n")
     examples_dir = repo / "grading" / "examples"
     start = time.perf_counter()
-    try:
-        course = Course(root / "course", repo / "notebooks")
-        print(f"course in {course.root} (SQLite gradebook), notebooks from {repo / 'notebooks'}")
-        grades = run(course, examples_dir, assignments)
-        done = sorted({a for a, _ in grades.scores})
-        for assignment in done:
-            source = nbformat.read(course.path("source", assignment), as_version=4)
-            release = nbformat.read(course.path("release", assignment), as_version=4)
-            problems = release_problems(source, release, course.path("release", assignment).parent)
-            print(f"\n{assignment}: release hygiene "
-                  + ("ok" if not problems else "PROBLEMS:\n  " + "\n  ".join(problems)))
-            print(grade_table(grades, assignment))
-            _, examples = load_examples(examples_dir / f"{assignment}.json")
-            print("feedback on the seeded mistakes (first failed check):")
-            width = max(len(e.name) for e in examples)
-            for example in examples:
-                failed = [c for c, (s, m) in grades.scores[assignment, example.name].items()
-                          if s < m]
-                if failed and example.base != "blank":
-                    report = course.reports(assignment, example.name)[failed[0]]
-                    first = next(line for line in report.splitlines() if line.startswith("  - "))
-                    print(f"  {example.name:<{width}} {failed[0]}: {first[4:]}")
-        csv = course.root / "grades.csv"
-        course.export(csv)
-        print(f"\nfeedback HTML: {course.root / 'feedback'}; grades: {csv}")
-        print(f"{grades.seconds_per_notebook:.1f} s per autograded notebook; "
-              f"{time.perf_counter() - start:.0f} s in all")
-    finally:
-        if keep is None:
-            shutil.rmtree(root, ignore_errors=True)
+    course = Course(root / "course", repo / "notebooks")
+    print(f"course in {course.root} (SQLite gradebook), notebooks from {repo / 'notebooks'}")
+    grades = run(course, examples_dir, assignments)
+    done = sorted({a for a, _ in grades.scores})
+    for assignment in done:
+        source = nbformat.read(course.path("source", assignment), as_version=4)
+        release = nbformat.read(course.path("release", assignment), as_version=4)
+        problems = release_problems(source, release, course.path("release", assignment).parent)
+        print(f"\n{assignment}: release hygiene "
+              + ("ok" if not problems else "PROBLEMS:\n  " + "\n  ".join(problems)))
+        print(grade_table(grades, assignment))
+        _, examples = load_examples(examples_dir / f"{assignment}.json")
+        print("feedback on the seeded mistakes (first failed check):")
+        width = max(len(e.name) for e in examples)
+        for example in examples:
+            failed = [c for c, (s, m) in grades.scores[assignment, example.name].items()
+                      if s < m]
+            if failed and example.base != "blank":
+                report = course.reports(assignment, example.name)[failed[0]]
+                first = next(line for line in report.splitlines() if line.startswith("  - "))
+                print(f"  {example.name:<{width}} {failed[0]}: {first[4:]}")
+    csv = course.root / "grades.csv"
+    course.export(csv)
+    print(f"\n{grades.seconds_per_notebook:.1f} s per autograded notebook; "
+          f"{time.perf_counter() - start:.0f} s in all")
+    print(f"kept in {root}:\n  feedback pages  {course.root / 'feedback'}\n"
+          f"  grades          {csv}")
     return 0
