@@ -383,15 +383,15 @@ class Tensor:
         return self._compare(np.less_equal, other)
 
     def __and__(self, other: Any) -> Tensor:  # masks: (x > 0) & (x < 1)
-        return self._compare(np.logical_and, other)
+        return self._compare(np.bitwise_and, other)
 
     def __or__(self, other: Any) -> Tensor:
-        return self._compare(np.logical_or, other)
+        return self._compare(np.bitwise_or, other)
 
     __rand__, __ror__ = __and__, __or__
 
     def __invert__(self) -> Tensor:
-        return Tensor(np.logical_not(self.data))
+        return Tensor(np.invert(self.data))
 
     # -------------------------------------------------------------- in place
     # On tensors that record no graph, or under ``no_grad`` (how an optimizer updates its
@@ -404,17 +404,19 @@ class Tensor:
         in_graph = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         return is_grad_enabled() and in_graph and not leaf_with_grad
 
-    def _check_inplace(self) -> None:
-        if self.requires_grad and is_grad_enabled():
+    def _check_inplace(self, other: Any = None) -> None:
+        other_in_graph = isinstance(other, Tensor) and other.requires_grad
+        if (self.requires_grad or other_in_graph) and is_grad_enabled():
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation: "
-                "update it inside `with bc.no_grad():` (as optimizers do)" if self.is_leaf else
-                "in-place methods on a tensor of the graph are not supported: write "
+                "update it inside `with bc.no_grad():` (as optimizers do)"
+                if self.is_leaf and self.requires_grad else
+                "in-place methods on tensors of the graph are not supported: write "
                 "y = y + x (or y += x) instead"
             )
 
     def _inplace(self, ufunc: np.ufunc, other: Any) -> Tensor:
-        self._check_inplace()
+        self._check_inplace(other)
         ufunc(self.data, _data(other), out=self.data)
         return self
 
@@ -432,11 +434,11 @@ class Tensor:
 
     def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
         """``self += alpha * other``, in place."""
-        return self._inplace(np.add, _data(other) * alpha)
+        return self._inplace(np.add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
         """``self -= alpha * other``, in place."""
-        return self._inplace(np.subtract, _data(other) * alpha)
+        return self._inplace(np.subtract, other if alpha == 1 else other * alpha)
 
     def mul_(self, other: Any) -> Tensor:
         return self._inplace(np.multiply, other)
@@ -451,7 +453,7 @@ class Tensor:
         return self.fill_(0)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._check_inplace()
+        self._check_inplace(value)
         self.data[_index(index)] = _data(value)
 
     # ------------------------------------------------------ elementwise methods

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .function import Context, Function
+from .numerics import log_softmax, stable_sigmoid
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -570,11 +571,6 @@ class ReLU(Function):
         return _diagonal(np.asarray(x) > 0).astype(np.float64)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    z = np.exp(-np.abs(x))  # never overflows
-    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
-
-
 class Sigmoid(Function):
     """``1 / (1 + exp(-x))`` elementwise. dL/dx = g * s * (1 - s) with s the output.
 
@@ -585,7 +581,7 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        s = _sigmoid(x)
+        s = stable_sigmoid(x)
         ctx.save_for_backward(s)
         return s
 
@@ -597,7 +593,7 @@ class Sigmoid(Function):
     @staticmethod
     def jacobian(x: np.ndarray) -> np.ndarray:
         """(x.size, x.size) diagonal matrix of s(1 - s)."""
-        s = _sigmoid(np.asarray(x, dtype=np.float64))
+        s = stable_sigmoid(np.asarray(x, dtype=np.float64))
         return _diagonal(s * (1 - s))
 
 
@@ -680,11 +676,6 @@ class Linear(Function):
         raise ValueError(f"wrt must be 'input', 'weight' or 'bias', not {wrt!r}")
 
 
-def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    shifted = x - x.max(axis=axis, keepdims=True)  # exp never overflows
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
 class Softmax(Function):
     """``exp(x) / exp(x).sum(axis)``, computed stably. With p the output:
     dL/dx = p * (g - (g * p).sum(axis)). Its Jacobian diag(p) - p p^T is dense.
@@ -696,7 +687,7 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int = -1) -> np.ndarray:
-        p = np.exp(_log_softmax(x, axis))
+        p = np.exp(log_softmax(x, axis))
         ctx.save_for_backward(p)
         ctx.axis = axis
         return p
@@ -711,7 +702,7 @@ class Softmax(Function):
         """(C, C) matrix diag(p) - p p^T for one vector of logits x (C,);
         block diagonal, one block per row, for x (N, C)."""
         x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        blocks = [np.diag(p) - np.outer(p, p) for p in np.exp(_log_softmax(x2, -1))]
+        blocks = [np.diag(p) - np.outer(p, p) for p in np.exp(log_softmax(x2, -1))]
         n, c = x2.shape
         jac = np.zeros((n * c, n * c))
         for i, block in enumerate(blocks):
@@ -729,7 +720,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int = -1) -> np.ndarray:
-        out = _log_softmax(x, axis)
+        out = log_softmax(x, axis)
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
@@ -764,7 +755,7 @@ class SoftmaxCrossEntropy(Function):
                 reduction: str = "mean") -> np.ndarray:
         logits2 = np.atleast_2d(logits)
         target = np.asarray(target).reshape(-1)
-        logp = _log_softmax(logits2, -1)
+        logp = log_softmax(logits2, -1)
         n = logits2.shape[0]
         losses = -logp[np.arange(n), target]
         ctx.save_for_backward(np.exp(logp), target)
@@ -782,7 +773,7 @@ class SoftmaxCrossEntropy(Function):
     def jacobian(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
         """(1, N*C): the loss is one number, so its Jacobian is one row, (p - y) / N."""
         logits2 = np.atleast_2d(np.asarray(logits, dtype=np.float64))
-        p = np.exp(_log_softmax(logits2, -1))
+        p = np.exp(log_softmax(logits2, -1))
         y = _one_hot(np.asarray(target).reshape(-1), p.shape[1], p.dtype)
         return ((p - y) / p.shape[0]).reshape(1, -1)
 

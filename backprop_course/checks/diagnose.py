@@ -78,11 +78,6 @@ def closest(got: tuple, mistake: Mistake) -> tuple:
 
 
 def _worst(actual: np.ndarray, expected: np.ndarray, reveal: bool) -> str:
-    with np.errstate(all="ignore"):  # inf against inf (a NaN answer): no warning to stderr
-        return _worst_element(actual, expected, reveal)
-
-
-def _worst_element(actual: np.ndarray, expected: np.ndarray, reveal: bool) -> str:
     if not reveal:
         return f"relative error {rel_error(actual, expected):.2e}"
     diff = np.abs(actual - expected)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from backprop_course.checks.exercise import NUMPY, Sandbox
-from backprop_course.grader.sandbox import Limits, Session, build_kit, isolation
+from backprop_course.grader.sandbox import DEFAULT_LIMITS, Limits, Session, build_kit, isolation
 
 LEVEL = isolation()
 pytestmark = pytest.mark.skipif(LEVEL != "full", reason="needs root and bubblewrap")
@@ -34,7 +34,7 @@ def setup(source: str, answer: str = "f") -> dict:
             "provides": {}, "answer": answer, "call": "vjp", "inputs": ["x"], "wrt": ["x"]}
 
 
-def report(source: str, sandbox: Sandbox = NUMPY, limits: Limits = Limits()) -> str:
+def report(source: str, sandbox: Sandbox = NUMPY, limits: Limits = DEFAULT_LIMITS) -> str:
     """Define ``f`` with ``source`` (its body computes ``out``, a string) and return it:
     the message of the ValueError it raises carries ``out`` back."""
     body = textwrap.indent(textwrap.dedent(source), "    ")
@@ -46,7 +46,7 @@ def report(source: str, sandbox: Sandbox = NUMPY, limits: Limits = Limits()) -> 
     return outcome["message"]
 
 
-def run_cell(source: str, sandbox: Sandbox = NUMPY, limits: Limits = Limits()) -> dict:
+def run_cell(source: str, sandbox: Sandbox = NUMPY, limits: Limits = DEFAULT_LIMITS) -> dict:
     with Session(sandbox, LEVEL, limits) as session:
         return session.start(setup(source))
 

@@ -4,7 +4,8 @@ each result as it arrives (the one writer of the gradebook).
 Restarting is the recovery: a run plans from the results recorded in the gradebook, so
 a coordinator killed mid-run and started again grades only what is left. Tasks lost with
 a dead worker are rescheduled by Dask; a submission that nbgrader cannot grade is tried
-once more (a kernel that lost a port race, say) before it is recorded as failed.
+once more (a sandbox that could not start, say) before it is recorded as an ``error``:
+the grader's fault, never a grade, so the next run tries it again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from nbgrader.coursedir import CourseDirectory
 
 from ..exporter import refusal
 from . import plan
-from .gradebook import GRADED, GradebookWriter
+from .gradebook import ERROR, GRADED, GradebookWriter
 from .progress import LOST, Progress, Summary
 from .task import Graded, GradingError, Submission, grade
 
@@ -130,8 +131,9 @@ def _fan_out(client: object, spec: object, coursedir: CourseDirectory, todo: lis
         submission = in_flight.pop(future)
         try:
             graded = future.result()
-        except GradingError as error:
-            outcome, why = writer.record_failure(spec.name, submission, str(error)), str(error)
+        except GradingError as error:  # nbgrader failed: the grader's fault, not a grade
+            outcome = writer.record_failure(spec.name, submission, str(error), ERROR)
+            why = str(error)
         except Exception as error:  # noqa: BLE001  (a lost task: left for the next run)
             outcome, why = LOST, f"{type(error).__name__}: {error}"
         else:

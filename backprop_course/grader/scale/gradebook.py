@@ -9,7 +9,12 @@ late penalty sees the extensions recorded here, exactly as in a serial ``nbgrade
 autograde``. The autograded folder is swapped in by renames inside the transaction.
 
 A result whose submission is already recorded is a duplicate, and a result older than
-the submission the gradebook holds is stale: neither changes anything.
+the submission the gradebook holds is stale: neither changes anything. A failure is
+recorded as nbgrader leaves it (the submission row, no grades, no autograded folder) with
+one of two statuses: ``failed`` when the submitted folder itself cannot be graded (it is
+tried again once it changes), ``error`` when nbgrader failed on a worker (the grader's
+fault, a sandbox that could not start, say: it settles nothing, and the next run tries
+again).
 """
 
 from __future__ import annotations
@@ -46,13 +51,15 @@ RESULTS = Table(
     Column("student", String(128), primary_key=True),
     Column("timestamp", DateTime, nullable=True),
     Column("digest", String(64), nullable=False),
-    Column("status", String(16), nullable=False),  # "graded" or "failed"
+    Column("status", String(16), nullable=False),  # "graded", "failed" or "error"
     Column("detail", Text, nullable=False, default=""),
     Column("seconds", Float, nullable=True),
     Column("worker", String(256), nullable=False, default=""),
     Column("recorded_at", DateTime, nullable=False),
 )
-GRADED, FAILED, DUPLICATE, STALE = "graded", "failed", "duplicate", "stale"
+GRADED, FAILED, ERROR, DUPLICATE, STALE = "graded", "failed", "error", "duplicate", "stale"
+#: The statuses that settle a submission: it is not graded again until it changes.
+SETTLED = (GRADED, FAILED)
 
 
 @contextmanager
@@ -137,10 +144,11 @@ class GradebookWriter:
         self.close()
 
     def recorded(self, assignment: str) -> dict[str, tuple[datetime | None, str]]:
-        """Per student: the (timestamp, digest) of the submission last recorded."""
+        """Per student: the (timestamp, digest) of the submission last recorded as graded
+        or failed (an ``error`` settles nothing: that submission is still to grade)."""
         rows = self.gradebook.db.execute(
             select(RESULTS.c.student, RESULTS.c.timestamp, RESULTS.c.digest)
-            .where(RESULTS.c.assignment == assignment)).all()
+            .where(RESULTS.c.assignment == assignment, RESULTS.c.status.in_(SETTLED))).all()
         self.gradebook.db.commit()
         return {student: (timestamp, digest) for student, timestamp, digest in rows}
 
@@ -167,10 +175,15 @@ class GradebookWriter:
             install(self._autograded(assignment, graded.student), graded.files)
         return GRADED
 
-    def record_failure(self, assignment: str, submission: Submission, reason: str) -> str:
-        """Record that nbgrader could not grade a submission, as a serial ``nbgrader
-        autograde`` leaves it: the submission row, no new grades, no autograded folder.
-        Return ``failed``, ``duplicate`` or ``stale``."""
+    def record_failure(self, assignment: str, submission: Submission, reason: str,
+                       status: str = FAILED) -> str:
+        """Record that a submission was not graded, as a serial ``nbgrader autograde``
+        leaves it: the submission row, no new grades, no autograded folder. ``status``:
+        ``failed`` (the submitted folder cannot be graded; settled until it changes) or
+        ``error`` (nbgrader failed: the grader's fault; the next run tries again).
+        Return ``status``, ``duplicate`` or ``stale``."""
+        if status not in (FAILED, ERROR):
+            raise ValueError(f"a failure's status is {FAILED!r} or {ERROR!r}, not {status!r}")
         with one_transaction(self.gradebook):
             verdict = self._supersedes(assignment, submission.student, submission.timestamp,
                                        submission.digest)
@@ -179,9 +192,9 @@ class GradebookWriter:
             self._record_submission(assignment, submission.student, submission.timestamp,
                                     {n for n in submission.files if "/" not in n})
             self._mark(assignment, submission.student, submission.timestamp,
-                       submission.digest, FAILED, reason, None, "")
+                       submission.digest, status, reason, None, "")
             install(self._autograded(assignment, submission.student), None)
-        return FAILED
+        return status
 
     def _autograded(self, assignment: str, student: str) -> Path:
         return Path(self.coursedir.format_path(self.coursedir.autograded_directory, student,
@@ -189,11 +202,12 @@ class GradebookWriter:
 
     def _supersedes(self, assignment: str, student: str, timestamp: datetime | None,
                     digest: str) -> str | None:
-        """``duplicate`` if this submission is recorded, ``stale`` if the gradebook holds a
-        newer one, else None."""
+        """``duplicate`` if this submission is recorded (graded or failed), ``stale`` if the
+        gradebook holds a newer one, else None."""
         row = self.gradebook.db.execute(
             select(RESULTS.c.timestamp, RESULTS.c.digest).where(
-                RESULTS.c.assignment == assignment, RESULTS.c.student == student)).first()
+                RESULTS.c.assignment == assignment, RESULTS.c.student == student,
+                RESULTS.c.status.in_(SETTLED))).first()
         if row is not None and tuple(row) == (timestamp, digest):
             return DUPLICATE
         try:

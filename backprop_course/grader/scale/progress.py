@@ -24,6 +24,7 @@ class Summary:
     already: int = 0
     graded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    retry: list[str] = field(default_factory=list)  # failed by the grader: the next run retries
     refused: dict[str, str] = field(default_factory=dict)  # graded 0: not a notebook
     lost: dict[str, str] = field(default_factory=dict)  # no result: not recorded, retry
     ignored: dict[str, str] = field(default_factory=dict)  # duplicate or stale results
@@ -31,14 +32,17 @@ class Summary:
     wall_seconds: float = 0.0
 
     def add(self, student: str, outcome: str, why: str = "") -> None:
-        """Count one result: ``graded`` (why, if the file was refused), ``failed`` (why),
-        ``lost`` (why) or ignored."""
+        """Count one result: ``graded`` (why, if the file was refused), ``failed`` or
+        ``error`` (why; an error is tried again by the next run), ``lost`` (why) or
+        ignored."""
         if outcome == "graded":
             self.graded.append(student)
             if why:
                 self.refused[student] = why
-        elif outcome == "failed":
+        elif outcome in ("failed", "error"):
             self.failed[student] = why
+            if outcome == "error":
+                self.retry.append(student)
         elif outcome == LOST:
             self.lost[student] = why
         else:
@@ -65,7 +69,9 @@ class Summary:
                                ("ignored", self.ignored)):
             for student, why in sorted(entries.items()):
                 first, *rest = why.strip().splitlines() or [""]
-                lines.append(f"  {title} {student}: {first}" + (" ..." if rest else ""))
+                again = " (the next run tries again)" if entries is self.failed \
+                    and student in self.retry else ""
+                lines.append(f"  {title} {student}{again}: {first}" + (" ..." if rest else ""))
         return "\n".join(lines)
 
 

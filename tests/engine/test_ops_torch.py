@@ -148,24 +148,29 @@ def torch_dims(axis, ndim: int):
     return tuple(range(ndim)) if axis is None else axis
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin"])
 @fast
 @given(case=reduction_case(), seed=seeds)
 def test_reductions(name: str, case, seed: int) -> None:
     shape, axis, keepdims = case
     rng = np.random.default_rng(seed)
     x = distinct(rng, shape)
-    torch_op = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}[name]
+    torch_op = {"sum": torch.sum, "mean": torch.mean, "amax": torch.amax,
+                "amin": torch.amin}[name]
     compare_with_torch(
         lambda t: getattr(t, name)(axis=axis, keepdims=keepdims),
         lambda t: torch_op(t, dim=torch_dims(axis, len(shape)), keepdim=keepdims),
         [x], rng)
 
 
-def test_max_splits_ties_like_amax() -> None:
+def test_amax_amin_split_ties_like_torch() -> None:
     x = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]])
-    compare_with_torch(lambda t: t.max(axis=1), lambda t: torch.amax(t, dim=1), [x],
+    compare_with_torch(lambda t: t.amax(axis=1), lambda t: torch.amax(t, dim=1), [x],
                        np.random.default_rng(2))
+    compare_with_torch(lambda t: t.amin(dim=0), lambda t: torch.amin(t, dim=0), [x],
+                       np.random.default_rng(2))
+    compare_with_torch(lambda t: t.max(), lambda t: t.max(), [x], np.random.default_rng(2))
+    compare_with_torch(lambda t: t.min(), lambda t: t.min(), [x], np.random.default_rng(2))
 
 
 # ---------------------------------------------------------------- shaping and indexing
@@ -177,7 +182,7 @@ def test_reshape_and_transpose(shape, seed: int, data) -> None:
     perm = data.draw(st.permutations(range(len(shape))))
     perm = [p - len(shape) if data.draw(st.booleans()) else p for p in perm]  # some negative
     new_shape = (-1, *shape[:1]) if len(shape) > 1 else (-1,)
-    compare_with_torch(lambda t: t.transpose(perm).reshape(new_shape) * 2,
+    compare_with_torch(lambda t: t.permute(perm).reshape(new_shape) * 2,
                        lambda t: t.permute(perm).reshape(new_shape) * 2, [x], rng)
     compare_with_torch(lambda t: t.T, lambda t: t.permute(*reversed(range(len(shape)))),
                        [x], rng)
@@ -353,10 +358,19 @@ FLOAT32_CASES: dict[str, Callable[[np.random.Generator], tuple[Callable, list]]]
     "log": lambda r: (lambda a: a.log(), [_f32(r, (3,), positive=True)]),
     "sum": lambda r: (lambda a: a.sum(axis=1), [_f32(r, (2, 3))]),
     "mean": lambda r: (lambda a: a.mean(axis=0, keepdims=True), [_f32(r, (2, 3))]),
-    "max": lambda r: (lambda a: a.max(axis=1), [_f32(r, (2, 3))]),
+    "amax": lambda r: (lambda a: a.amax(axis=1), [_f32(r, (2, 3))]),
+    "amin": lambda r: (lambda a: a.amin(dim=0), [_f32(r, (2, 3))]),
+    "max-dim": lambda r: (lambda a: a.max(dim=1).values, [_f32(r, (2, 3))]),
     "max-all": lambda r: (lambda a: a.max(), [_f32(r, (2, 3))]),
     "reshape": lambda r: (lambda a: a.reshape(3, 2), [_f32(r, (2, 3))]),
     "transpose": lambda r: (lambda a: a.T, [_f32(r, (2, 3))]),
+    "abs": lambda r: (abs, [_f32(r, (3,))]),
+    "sqrt": lambda r: (lambda a: a.sqrt(), [_f32(r, (3,), positive=True)]),
+    "clamp": lambda r: (lambda a: a.clamp(min=-0.5, max=1.0), [_f32(r, (4,))]),
+    "clone": lambda r: (lambda a: a.clone(), [_f32(r, (3,))]),
+    "gather": lambda r: (lambda a: a.gather(1, np.array([[0, 0], [2, 1]])), [_f32(r, (2, 3))]),
+    "stack": lambda r: (lambda a, b: bc.stack([a, b], 1), [_f32(r, (3,)), _f32(r, (3,))]),
+    "cat": lambda r: (lambda a, b: bc.cat([a, b]), [_f32(r, (2, 3)), _f32(r, (1, 3))]),
     "index": lambda r: (lambda a: a[np.array([0, 1, 1]), np.array([2, 0, 0])],
                         [_f32(r, (2, 3))]),
     "relu": lambda r: (F.relu, [_f32(r, (3,))]),
