@@ -92,6 +92,7 @@ class Case:
     values: dict[str, Any]
     budget: float | None = None
     at_kink: bool = False
+    expected: Any = None  # what the grader keeps to itself (the test labels of a training)
 
 
 @dataclass
@@ -144,8 +145,11 @@ class Exercise:
     id: str
     notebook: str
     title: str
-    answer: str
+    answer: str | tuple[str, ...]
     sandbox: Sandbox
+    #: exercises whose answer cells the grader runs first, in the same interpreter (what
+    #: this answer may rely on from the notebook: e.g. the layers a network is built of)
+    requires: tuple[str, ...]
 
     @property
     def answer_cell(self) -> str:
@@ -221,7 +225,8 @@ class VJPExercise(Exercise):
     Parameters
     ----------
     id, notebook, title : registry id, the notebook it belongs to, a title for messages
-    answer : the name the answer cell defines (function or class)
+    answer : the name the answer cell defines (function or class), or several names
+        (e.g. a layer's forward and backward, for ``call="layer"``)
     signature : how the answer is called, e.g. ``"relu_backward(x, grad_out)"``
     inputs : argument names, in order
     wrt : the inputs whose gradients the answer returns, in order
@@ -235,6 +240,7 @@ class VJPExercise(Exercise):
         seconds (see :meth:`large_case`)
     call : the :mod:`.harness` calling convention
     sandbox : what the grader's interpreter gives the answer
+    requires : exercises whose answer cells run first (see :class:`Exercise`)
     mistakes : ``case -> list of Mistake`` specific to the exercise
     edge_at_kink : the edge cases sit on a kink, where torch's convention alone decides
     nonfinite_hint, error_hints : the usual cause of NaN, and of an exception by name
@@ -256,6 +262,7 @@ class VJPExercise(Exercise):
     budget: float = 5.0
     call: str = "vjp"
     sandbox: Sandbox = NUMPY
+    requires: tuple[str, ...] = ()
     mistakes: Callable[[dict], list[Mistake]] | None = None
     edge_at_kink: bool = False
     nonfinite_hint: str = ""
@@ -383,7 +390,7 @@ class VJPExercise(Exercise):
                 return _error(result, outcome, self.signature, label, self.error_hints,
                               reveal)
             got = tuple(outcome["returned"])
-            if self.call == "function":
+            if self.call in harness.FORWARD_FIRST:
                 forward, got = got[0], got[1:]
                 wrong = self._forward_error(case, forward, reveal)
                 if wrong:
@@ -461,6 +468,7 @@ class ValueExercise(Exercise):
     answer_names: tuple[str, ...]
     mistakes: Callable[[dict[str, float]], dict[str, list[tuple[Kind, str, float]]]] | None = None
     sandbox: Sandbox = NUMPY
+    requires: tuple[str, ...] = ()
 
     @property
     def answer(self) -> str:
@@ -495,3 +503,82 @@ class ValueExercise(Exercise):
             return result.fail(diagnosis.kind, diagnosis.message)
         result.messages.append(diagnosis.message)
         return result
+
+
+@dataclass
+class TrainingExercise(Exercise):
+    """The student's own code trains a model: graded on the test accuracy it reaches
+    within ``budget`` seconds.
+
+    ``data(rng)`` returns the case (``X_train``, ``y_train``, ``X_test``: what the answer
+    gets) and the test labels (which only the grader sees). The answer is called
+    ``answer(X_train, y_train, X_test)`` and returns a predicted label per test row; it
+    passes at ``threshold`` accuracy or more.
+    """
+
+    id: str
+    notebook: str
+    title: str
+    answer: str
+    signature: str
+    data: Callable[[np.random.Generator], tuple[dict, np.ndarray]]
+    threshold: float
+    budget: float = 120.0
+    sandbox: Sandbox = NUMPY
+    requires: tuple[str, ...] = ()
+    call: str = "train"
+    inputs: tuple[str, ...] = ("X_train", "y_train", "X_test")
+    wrt: tuple[str, ...] = ()
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return ("accuracy",)
+
+    def cases(self, part: str, rng: np.random.Generator) -> list[Case]:
+        """One training run on data drawn from ``rng``."""
+        self.check_part(part)
+        values, labels = self.data(rng)
+        return [Case(values, budget=self.budget, expected=np.asarray(labels))]
+
+    def run_in_kernel(self, answer: Any, part: str, rng: np.random.Generator) -> Result:
+        """Train and judge in the student's kernel (with the same time budget)."""
+        (case,) = self.cases(part, rng)
+        start = time.perf_counter()
+        try:
+            returned = harness.CALLS[self.call](answer, case.values, self.inputs, self.wrt)
+        except Exception as error:  # the student's code may raise anything
+            outcome = {"error": type(error).__name__, "message": str(error)[:2000]}
+        else:
+            outcome = {"returned": returned}
+            if time.perf_counter() - start > self.budget:
+                outcome = {"timeout": self.budget}
+        return self.judge(part, [case], [outcome])
+
+    def judge(self, part: str, cases: list[Case], outcomes: list[dict],
+              reveal: bool = True) -> Result:
+        """Pass if the predictions reach ``threshold`` accuracy on the test labels."""
+        self.check_part(part)
+        result = Result(self.id, part)
+        (case,), outcome = cases, (outcomes or [{"error": "Error", "message": "not run"}])[0]
+        if "timeout" in outcome:
+            return result.fail(Kind.TIMEOUT, f"training and predicting took more than "
+                                             f"{self.budget:g} s: make it faster (fewer "
+                                             "steps, smaller batches, vectorized code).")
+        if "returned" not in outcome:
+            return _error(result, outcome, self.signature, "", {}, reveal)
+        labels = case.expected
+        try:
+            predicted = as_float_array(outcome["returned"][0]).reshape(-1)
+        except (TypeError, ValueError):
+            return result.fail(Kind.TYPE, "return one predicted label per test row (an "
+                                          "array of integers).")
+        if predicted.shape != labels.shape:
+            return result.fail(Kind.SHAPE, f"return one predicted label per test row: "
+                                           f"{labels.size} of them, got {predicted.size}.")
+        accuracy = float(np.mean(predicted == labels))
+        message = f"test accuracy {accuracy:.1%} (at least {self.threshold:.0%} passes)"
+        if accuracy < self.threshold:
+            return result.fail(Kind.VALUES, message + ".")
+        result.messages.append(message + ".")
+        return result
+

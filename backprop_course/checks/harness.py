@@ -13,6 +13,9 @@ Calling conventions (an exercise names one in ``call``):
                      the course engine's tensors; the leaves' ``.grad`` are the result
 ``function``         ``answer`` is a ``bc.Function`` subclass; its ``apply`` and its
                      ``backward`` are called on the case
+``layer``            ``answer`` is a layer's (forward, backward) pair with a cache
+``train``            ``answer(X_train, y_train, X_test)`` trains a model and returns its
+                     predictions for ``X_test``
 
 Values cross the wall as JSON-ready dicts (:func:`encode`, :func:`decode`): an array is
 ``{"dtype": "f8" | "i8" | "b1", "shape": [...], "b64": <bytes>}``, ``None`` is
@@ -240,7 +243,31 @@ def call_function(answer: Any, case: dict, inputs: tuple[str, ...],
     return y, _as_tuple(grads[0] if len(grads) == 1 else grads, wrt)[0]
 
 
+def call_layer(answer: tuple, case: dict, inputs: tuple[str, ...], wrt: tuple[str, ...],
+               engine: Any = None) -> tuple:
+    """``answer = (forward, backward)``, a layer with a cache (CS231n's form):
+    ``out, cache = forward(*inputs)`` then ``backward(grad_out, cache)`` returns one
+    gradient per ``wrt`` input; returns (out, *gradients)."""
+    forward, backward = answer
+    returned = forward(*_copies(case, inputs))
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise TypeError(f"{getattr(forward, '__name__', 'forward')} must return "
+                        f"(out, cache), got {type(returned).__name__}")
+    out, cache = returned
+    grads = backward(np.array(case["grad_out"], copy=True), cache)
+    return (out, *_as_tuple(grads, wrt))
+
+
+def call_train(answer: Callable, case: dict, inputs: tuple[str, ...], wrt: tuple[str, ...],
+               engine: Any = None) -> tuple:
+    """``answer(*inputs)`` trains a model on the training data it is given and returns
+    its predictions for the test inputs: ``(predicted labels,)``."""
+    return (answer(*_copies(case, inputs)),)
+
+
 CALLS: dict[str, Callable[..., tuple]] = {
     "vjp": call_vjp, "grad": call_grad, "engine_backward": call_engine_backward,
-    "function": call_function,
+    "function": call_function, "layer": call_layer, "train": call_train,
 }
+#: The conventions whose first returned value is the answer's forward output.
+FORWARD_FIRST = frozenset({"function", "layer"})

@@ -119,8 +119,10 @@ class _Answer:
     def __init__(self, exercise: Exercise, source: str, numbers: dict, level: str,
                  limits: Limits) -> None:
         self.exercise, self.level, self.limits = exercise, level, limits
+        names = exercise.answer
         self.setup = {"preamble": exercise.sandbox.preamble, "source": source,
-                      "provides": encode_case(numbers), "answer": exercise.answer,
+                      "provides": encode_case(numbers),
+                      "answer": names if isinstance(names, str) else list(names),
                       "call": getattr(exercise, "call", "vjp"),
                       "inputs": list(getattr(exercise, "inputs", ())),
                       "wrt": list(getattr(exercise, "wrt", ()))}
@@ -205,7 +207,8 @@ def run_exercise(exercise: Exercise, source: str, parts: dict[str, bool], seeds:
             return {part: exercise.judge(part, numbers, {"value": values[part]}
                                          if part in values else reply, seeds.reveal(hidden))
                     for part, hidden in parts.items()}
-        large = exercise.large_case(seeds.rng(exercise, "large", True))
+        large = exercise.large_case(seeds.rng(exercise, "large", True)) \
+            if hasattr(exercise, "large_case") else None
         if large is not None:
             first = answer.call(large.values, large.budget)
             if first.get("large"):  # not a backward pass: nothing for this exercise
@@ -268,14 +271,20 @@ def grade_notebook(nb: NotebookNode, seeds: Seeds, level: str, limits: Limits = 
         if refused:
             found = _fail_all(exercise, parts, Kind.NO_ANSWER,
                               f"not run: the submitted file was refused: {refused}")
-        elif (source := answer_source(nb, exercise.answer_cell)) is None:
-            found = _fail_all(exercise, parts, Kind.NO_ANSWER, (
-                f"your notebook has no answer cell for {exercise_id} (a solution cell with "
-                f"nbgrader id {exercise.answer_cell}): it was deleted, or its nbgrader "
-                "metadata was removed. Put your answer back into that cell (copy it from a "
-                "fresh copy of the assignment) and submit again."))
         else:
-            found = run_exercise(exercise, source, parts, seeds, level, limits)
+            needed = [*(get(r) for r in exercise.requires), exercise]
+            sources = {e.id: answer_source(nb, e.answer_cell) for e in needed}
+            missing = [e for e in needed if sources[e.id] is None]
+            if missing:
+                which = "" if missing[0] is exercise else f", which {exercise_id} needs"
+                found = _fail_all(exercise, parts, Kind.NO_ANSWER, (
+                    f"your notebook has no answer cell for {missing[0].id} (a solution cell "
+                    f"with nbgrader id {missing[0].answer_cell}){which}: it was deleted, or "
+                    "its nbgrader metadata was removed. Put your answer back into that cell "
+                    "(copy it from a fresh copy of the assignment) and submit again."))
+            else:
+                found = run_exercise(exercise, "\n\n".join(sources.values()), parts, seeds,
+                                     level, limits)
         if log is not None:
             passed = sum(r.passed for r in found.values())
             log(f"{exercise_id}: {passed}/{len(found)} checks passed")

@@ -71,6 +71,14 @@ def _to_null(*fds: int) -> None:
     os.close(null)
 
 
+def _answer(namespace: dict, names: str | list[str]) -> Any:
+    """What the answer cell defined under ``names`` (a tuple for several names)."""
+    for name in [names] if isinstance(names, str) else names:
+        if name not in namespace:
+            raise NameError(f"your answer cell does not define {name}")
+    return namespace[names] if isinstance(names, str) else tuple(namespace[n] for n in names)
+
+
 def main() -> None:
     inbound, outbound = _private_channel()
     setup = read_frame(inbound)
@@ -102,10 +110,8 @@ def main() -> None:
                                               for name in request["values"]}})
             continue
         try:
-            if setup["answer"] not in namespace:
-                raise NameError(f"your answer cell does not define {setup['answer']}")
             returned = harness.CALLS[setup["call"]](
-                namespace[setup["answer"]], harness.decode_case(request["case"]),
+                _answer(namespace, setup["answer"]), harness.decode_case(request["case"]),
                 tuple(setup["inputs"]), tuple(setup["wrt"]), engine)
             reply = {"returned": [harness.encode(value) for value in returned]}
         except BaseException as error:  # noqa: BLE001 - SystemExit included
