@@ -43,7 +43,7 @@ def course_salt(folder: str | Path = ".") -> str:
     :data:`SELF_STUDY`."""
     try:
         salt = json.loads((Path(folder) / COURSE_FILE).read_text(encoding="utf-8"))["salt"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return SELF_STUDY
     return salt if isinstance(salt, str) and salt else SELF_STUDY
 
@@ -51,7 +51,8 @@ def course_salt(folder: str | Path = ".") -> str:
 def visible_seed(salt: str, student: str, exercise: str, label: str) -> int:
     """The seed of a student's visible cases of one exercise (``label``: "given" or
     "provides"; the practice copies of hidden checks use the part's name)."""
-    digest = hashlib.sha256(f"{salt}/{student}/{exercise}/{label}".encode()).digest()
+    text = f"{salt}/{student}/{exercise}/{label}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big")
 
 

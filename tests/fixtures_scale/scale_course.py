@@ -1,9 +1,15 @@
 """The scale fixture course: configured like ``grading/`` (``configure`` of
-``backprop_course.grading.course``), the release generated, and the scripted submissions
-of ``submissions.json`` handed in; plus what the tests compare."""
+``backprop_course.grader.course``: the answer cells are graded in the sandbox, the
+notebooks are never run), the release generated, and the scripted submissions of
+``submissions.json`` handed in; plus what the tests compare.
+
+``scale.txt`` is a data file released with the assignment: nbgrader copies the source's
+version over a student's when it autogrades (a student's copy is not what is graded, and
+the sandboxed answers see neither)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -17,22 +23,25 @@ from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.utils import parse_utc
 
-from backprop_course.autograde.plan import load_config
-from backprop_course.grading.course import COURSE_ID
+from backprop_course.grader.course import COURSE_ID
+from backprop_course.grader.scale.plan import load_config
+from backprop_course.grader.secret import SECRET_FILE
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "scale_fixture"
 SPEC = json.loads((HERE / "submissions.json").read_text())
 STUDENTS = sorted(SPEC["submissions"])
 DEFAULT_TIMESTAMP = "2026-01-09 12:00:00 UTC"
+#: The course secret of every fixture course (the seeds of the hidden checks and the salt
+#: of the visible ones): fixed, so that each check's verdict is the same on every run.
+SECRET = hashlib.sha256(b"backprop-course scale fixture").digest()
 CONFIG = '''from pathlib import Path
 
-from backprop_course.grading.course import configure
+from backprop_course.grader.course import configure
 
 HERE = Path(__file__).resolve().parent
 c = get_config()  # noqa: F821
 configure(c, HERE, HERE / "notebooks")
-c.Execute.timeout = 30
 c.LateSubmissionPlugin.penalty_method = "zero"
 '''
 
@@ -40,8 +49,11 @@ c.LateSubmissionPlugin.penalty_method = "zero"
 def make_course(root: Path, db_url: str | None = None,
                 students: list[str] | None = None) -> Path:
     """A course in ``root`` with the release generated and the submissions of ``students``
-    (default: all) handed in."""
+    (default: all) handed in. Every such course has the secret :data:`SECRET`: the same
+    visible and hidden cases for each student, run after run."""
     (root / "notebooks").mkdir(parents=True)
+    (root / SECRET_FILE).write_text(SECRET.hex() + "\n")
+    (root / SECRET_FILE).chmod(0o600)
     shutil.copy(HERE / f"{ASSIGNMENT}.ipynb", root / "notebooks")
     (root / "source" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(HERE / "scale.txt", root / "source" / ASSIGNMENT)
@@ -71,11 +83,17 @@ def hand_in(root: Path, db_url: str, student: str, spec: dict, release: Any,
     """Write one scripted submission into ``submitted/`` (and its gradebook pre-state)."""
     solutions = {_grade_id(c): c.source for c in source.cells}
     nb = nbformat.from_dict(json.loads(json.dumps(release)))
+    edits = {**spec["cells"], **spec.get("metadata", {})}
+    unknown = (set(edits) | set(spec.get("drop", []))) - {_grade_id(c) for c in nb.cells}
+    if unknown:
+        raise KeyError(f"{student}: no cells {sorted(unknown)} in the release")
     nb.cells = [c for c in nb.cells if _grade_id(c) not in spec.get("drop", [])]
     for cell in nb.cells:
         new = spec["cells"].get(_grade_id(cell))
         if new is not None:
             cell.source = solutions[_grade_id(cell)] if new == "SOLUTION" else new
+        if _grade_id(cell) in spec.get("metadata", {}):
+            cell.metadata.nbgrader.update(spec["metadata"][_grade_id(cell)])
     folder = root / "submitted" / student / ASSIGNMENT
     shutil.copytree(root / "release" / ASSIGNMENT, folder)
     if "raw" in spec:  # a broken file instead of a notebook
@@ -105,10 +123,12 @@ def copy_course(course: Path, root: Path) -> Path:
     return root
 
 
-def stock_autograde(root: Path, *args: str) -> subprocess.CompletedProcess:
-    """Serial, stock ``nbgrader autograde`` run in ``root``."""
+def stock_autograde(root: Path, *args: str,
+                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Serial, stock ``nbgrader autograde`` run in ``root`` (in the environment ``env``,
+    default: this process's)."""
     return subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, *args],
-                          cwd=root, capture_output=True, text=True, timeout=600)
+                          cwd=root, capture_output=True, text=True, timeout=600, env=env)
 
 
 def dump(db_url: str) -> dict[str, Any]:
