@@ -9,6 +9,7 @@ into the next node's upstream gradient, or into a leaf's ``.grad``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,13 +17,15 @@ import numpy as np
 from .autograd import Tensor
 
 
-def topological_order(root: Any, inputs_in_order: bool = False) -> list:
-    """Backward nodes reachable from ``root``, each after all nodes it depends on.
+def depth_first(root: Any, children: Callable[[Any], list],
+                first_to_last: bool = False) -> list:
+    """Every node reachable from ``root``, each after all the nodes it depends on
+    (post-order), each once.
 
     Iterative depth-first search (a graph 10,000 nodes deep must not hit Python's
-    recursion limit). ``root`` is a backward node (``tensor.grad_fn``). A node's inputs
-    are explored last to first, or first to last with ``inputs_in_order`` (the order of
-    a recursive search that visits ``node.inputs`` in a for loop).
+    recursion limit). ``children(node)`` lists what a node depends on; they are explored
+    last to first, or first to last with ``first_to_last`` (the order of a recursive
+    search that visits them in a for loop).
     """
     order, visited = [], set()
     stack: list[tuple[Any, bool]] = [(root, False)]
@@ -35,11 +38,21 @@ def topological_order(root: Any, inputs_in_order: bool = False) -> list:
             continue
         visited.add(id(node))  # mark when expanded, not when pushed (diamond graphs)
         stack.append((node, True))
-        for parent in reversed(node.inputs) if inputs_in_order else node.inputs:
-            fn = getattr(parent, "grad_fn", None)
-            if fn is not None and id(fn) not in visited:
-                stack.append((fn, False))
+        found = children(node)
+        for child in reversed(found) if first_to_last else found:
+            if id(child) not in visited:
+                stack.append((child, False))
     return order
+
+
+def topological_order(root: Any, inputs_in_order: bool = False) -> list:
+    """Backward nodes reachable from ``root`` (``tensor.grad_fn``), each after all nodes
+    it depends on; a node's inputs are explored first to last with ``inputs_in_order``."""
+    return depth_first(root, _input_nodes, inputs_in_order)
+
+
+def _input_nodes(node: Any) -> list:
+    return [fn for parent in node.inputs if (fn := getattr(parent, "grad_fn", None)) is not None]
 
 
 def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:

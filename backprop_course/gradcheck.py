@@ -26,7 +26,7 @@ gradient is almost surely wrong; below 1e-7 it is right; between, look at kinks
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +106,24 @@ def numerical_vjp(f: Callable[[np.ndarray], Any], x: Any, grad_out: Any,
     -------
     np.ndarray, shape S, float64
     """
-    x = _float64(x)
     grad_out = np.asarray(_data(grad_out), dtype=np.float64)
+    x = _float64(x)
     grad = np.zeros_like(x)
+    for index, slope in _central_differences(f, x, h):
+        grad[index] = np.sum(slope * grad_out)
+    return grad
+
+
+def numerical_jacobian(f: Callable[[np.ndarray], Any], x: Any, h: float = 1e-6) -> np.ndarray:
+    """Jacobian by central differences: (out.size, x.size), rows = outputs."""
+    return np.stack([slope.ravel() for _, slope in _central_differences(f, _float64(x), h)],
+                    axis=1)
+
+
+def _central_differences(f: Callable[[np.ndarray], Any], x: np.ndarray,
+                         h: float) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    """For each entry of the float64 array ``x`` (perturbed in place, then restored):
+    its index and ``(f(x + h) - f(x - h)) / 2h``, an array of ``f``'s output shape."""
     for index in np.ndindex(x.shape):
         old = x[index]
         x[index] = old + h
@@ -116,23 +131,7 @@ def numerical_vjp(f: Callable[[np.ndarray], Any], x: Any, grad_out: Any,
         x[index] = old - h
         minus = np.array(_data(f(x)), dtype=np.float64)
         x[index] = old
-        grad[index] = np.sum((plus - minus) * grad_out) / (2 * h)
-    return grad
-
-
-def numerical_jacobian(f: Callable[[np.ndarray], Any], x: Any, h: float = 1e-6) -> np.ndarray:
-    """Jacobian by central differences: (out.size, x.size), rows = outputs."""
-    x = _float64(x)
-    columns = []
-    for index in np.ndindex(x.shape):
-        old = x[index]
-        x[index] = old + h
-        plus = np.array(_data(f(x)), dtype=np.float64)
-        x[index] = old - h
-        minus = np.array(_data(f(x)), dtype=np.float64)
-        x[index] = old
-        columns.append(((plus - minus) / (2 * h)).ravel())
-    return np.stack(columns, axis=1)
+        yield index, (plus - minus) / (2 * h)
 
 
 def jacobian(fn: Callable[[Tensor], Tensor], x: Any) -> np.ndarray:
@@ -144,15 +143,7 @@ def jacobian(fn: Callable[[Tensor], Tensor], x: Any) -> np.ndarray:
     np.ndarray, shape (out.size, x.size), rows = outputs
     """
     x = Tensor(np.array(_data(x), dtype=np.float64), requires_grad=True)
-    out = fn(x)
-    rows = []
-    for i in range(out.size):
-        seed = np.zeros(out.shape)
-        seed.flat[i] = 1
-        x.grad = None
-        out.backward(seed, retain_graph=True)
-        rows.append(np.zeros(x.size) if x.grad is None else x.grad.data.ravel())
-    return np.stack(rows).reshape(out.size, x.size)
+    return _analytic_jacobian(fn, (x,), 0).reshape(-1, x.size)
 
 
 # ------------------------------------------------------------------ gradcheck
@@ -183,12 +174,24 @@ def compare(analytic: Any, numerical: Any, dtype: Any = np.float64,
     rtol = tol["rtol"] if rtol is None else rtol
     analytic = np.asarray(analytic, dtype=np.float64)
     numerical = np.asarray(numerical, dtype=np.float64)
-    excess = np.abs(analytic - numerical) - (atol + rtol * np.abs(numerical))
+    excess = _excess(analytic, numerical, atol, rtol)
     if analytic.size == 0 or excess.max() <= 0:
         return None
     index = np.unravel_index(np.argmax(excess), excess.shape)
     return Mismatch(tuple(int(i) for i in index), float(analytic[index]),
                     float(numerical[index]), rel_error(analytic[index], numerical[index]))
+
+
+def disagrees(analytic: Any, numerical: Any, atol: float, rtol: float) -> np.ndarray:
+    """Which entries of ``analytic`` disagree with ``numerical``: the rule of
+    :func:`compare`, entry by entry."""
+    return _excess(np.asarray(analytic, dtype=np.float64),
+                   np.asarray(numerical, dtype=np.float64), atol, rtol) > 0
+
+
+def _excess(analytic: np.ndarray, numerical: np.ndarray, atol: float,
+            rtol: float) -> np.ndarray:
+    return np.abs(analytic - numerical) - (atol + rtol * np.abs(numerical))
 
 
 def gradcheck(fn: Callable[..., Tensor], inputs: Any, eps: float = 1e-6,
@@ -241,6 +244,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Any, eps: float = 1e-6,
 
 
 def _analytic_jacobian(fn: Callable[..., Tensor], inputs: Any, position: int) -> np.ndarray:
+    """The Jacobian of ``fn`` with respect to ``inputs[position]``, one row per output
+    element, each from one backward pass with a one-hot upstream gradient."""
     leaves = [Tensor(a.data, requires_grad=a.requires_grad) if isinstance(a, Tensor) else a
               for a in inputs]
     out = fn(*leaves)

@@ -18,6 +18,7 @@ import numpy as np
 from .. import functional as F
 from .. import ops
 from ..autograd import Tensor, tensor
+from ..gradcheck import disagrees, jacobian, numerical_jacobian
 from .render import Scene, heatmap, memory_lines, text_block, to_png, to_svg
 
 LAYERS = {
@@ -214,13 +215,10 @@ def explore(
 def _explore_custom(fn: Callable[[Tensor], Tensor], x: np.ndarray, g: np.ndarray | None,
                     rtol: float, atol: float,
                     memory: tuple[int, int, int, str]) -> ExplorerState:
-    import backprop_course as bc
-    from backprop_course.gradcheck import numerical_jacobian
-
-    jac = np.atleast_2d(np.asarray(bc.jacobian(fn, tensor(x)), dtype=np.float64))
+    jac = np.atleast_2d(np.asarray(jacobian(fn, tensor(x)), dtype=np.float64))
     numerical = numerical_jacobian(lambda a: np.asarray(fn(tensor(a)).data), x.copy())
     numerical = numerical.reshape(jac.shape)
-    disagree = np.abs(jac - numerical) > atol + rtol * np.abs(numerical)
+    disagree = disagrees(jac, numerical, atol, rtol)
     g = _upstream(g, jac.shape[0], layer=CUSTOM)
     worst = float(np.max(np.abs(jac - numerical))) if jac.size else 0.0
     if disagree.any():

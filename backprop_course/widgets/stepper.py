@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..autograd import Tensor
+from ..backward import depth_first
 from .render import INK, MUTED, Circle, Line, Rect, Scene, Text, text_block, to_png, to_svg
 
 SYMBOLS = {
@@ -124,22 +125,11 @@ def _names_in(namespace: dict) -> dict[int, str]:
 
 def _walk(output: Tensor) -> list[Tensor]:
     """Tensors of the graph in depth-first post-order (inputs before users, output last)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(output, False)]
-    while stack:
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t.grad_fn is not None:
-            children = [a for a in t.grad_fn.inputs if isinstance(a, Tensor)]
-            stack.extend((a, False) for a in reversed(children) if id(a) not in seen)
-    return order
+    return depth_first(output, _input_tensors, first_to_last=True)
+
+
+def _input_tensors(t: Tensor) -> list[Tensor]:
+    return [] if t.grad_fn is None else [a for a in t.grad_fn.inputs if isinstance(a, Tensor)]
 
 
 def _op_label(t: Tensor) -> str:
