@@ -76,6 +76,11 @@ def nbgrader_meta(cell: Any) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
+def grade_id(cell: Any) -> str | None:
+    """A cell's nbgrader ``grade_id`` (None if it has none)."""
+    return nbgrader_meta(cell).get("grade_id")
+
+
 def is_test_cell(cell: Any) -> bool:
     """An autograded test cell: a graded code cell that is not a solution."""
     meta = nbgrader_meta(cell)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import secret
+from .answers import nbgrader_meta
 
 COURSE_ID = "backprop-course"
 
@@ -26,7 +27,7 @@ def is_graded(path: Path) -> bool:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError):
         return False
-    return any(c.get("metadata", {}).get("nbgrader", {}).get(key)
+    return any(nbgrader_meta(c).get(key)
                for c in cells for key in ("grade", "solution"))
 
 

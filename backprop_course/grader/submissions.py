@@ -3,14 +3,15 @@
 Nothing is copied from the notebooks: ``grading/examples/<assignment>.json`` says, per
 example student, which answers to type into the release's ``# YOUR CODE HERE`` stubs::
 
-    {"assignment": "03_jacobians",
+    {"assignment": "03_jacobians_relu",
      "submissions": {
        "solution": {"base": "solution"},
        "blank": {"base": "blank", "fail": "all"},
        "sign": {"base": "solution",
-                "cells": {"relu_solution": "return -grad_out * (x > 0)"},
-                "fail": ["relu_given", "relu_random", "relu_edge"],
-                "feedback": {"relu_given": "wrong sign"}}}}
+                "cells": {"tanh_backward_solution":
+                          "t = np.tanh(x)\nreturn -grad_out * (1 - t * t)"},
+                "fail": ["tanh_backward_given", "tanh_backward_random", "tanh_backward_edge"],
+                "feedback": {"tanh_backward_given": "wrong sign"}}}}
 
 ``base`` "solution" fills every stub with the source notebook's solution, "blank" leaves
 the release untouched; ``cells`` then replace the answers of some solution cells (a
@@ -31,6 +32,8 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+
+from .answers import grade_id, nbgrader_meta
 
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 _BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -61,20 +64,16 @@ def load_examples(path: Path) -> tuple[str, list[Example]]:
                                 for name, spec in data["submissions"].items()]
 
 
-def _grade_id(cell: NotebookNode) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def solutions(source: NotebookNode) -> dict[str, list[str]]:
     """The answers of the source notebook: per solution cell, the dedented text of each
     ``### BEGIN SOLUTION`` region (the whole cell if it has none)."""
     answers = {}
     for cell in source.cells:
-        if not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        if not nbgrader_meta(cell).get("solution"):
             continue
         regions = re.findall(rf"^[ \t]*{_BEGIN}[^\n]*\n(.*?)^[ \t]*{_END}", cell.source,
                              flags=re.M | re.S)
-        answers[_grade_id(cell)] = ([textwrap.dedent(r) for r in regions] if regions
+        answers[grade_id(cell)] = ([textwrap.dedent(r) for r in regions] if regions
                                     else [cell.source])
     return answers
 
@@ -118,10 +117,10 @@ def build(release: NotebookNode, source: NotebookNode, example: Example) -> Note
     answers.update({k: [v] if isinstance(v, str) else list(v)
                     for k, v in example.cells.items()})
     submitted = nbformat.from_dict(json.loads(json.dumps(release)))
-    unknown = set(example.cells) - {_grade_id(c) for c in submitted.cells}
+    unknown = set(example.cells) - {grade_id(c) for c in submitted.cells}
     if unknown:
         raise KeyError(f"{example.name}: no solution cells {sorted(unknown)} in the release")
     for cell in submitted.cells:
-        if _grade_id(cell) in answers and cell.get("cell_type") == "code":
-            cell.source = fill(cell.source, answers[_grade_id(cell)])
+        if grade_id(cell) in answers and cell.get("cell_type") == "code":
+            cell.source = fill(cell.source, answers[grade_id(cell)])
     return submitted
