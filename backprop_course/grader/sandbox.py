@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import glob
 import itertools
 import os
@@ -81,15 +82,17 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+@functools.cache
 def isolation() -> str:
-    """The strongest isolation this machine gives: "full", "namespaces" or "none"."""
+    """The strongest isolation this machine gives: "full", "namespaces" or "none"
+    (bubblewrap is tried once: a container may forbid the namespaces it needs)."""
     if sys.platform != "linux" or shutil.which("bwrap") is None:
         return "none"
-    if os.geteuid() == 0:
-        return "full" if shutil.which("setpriv") else "namespaces"
-    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "true"],
-                           capture_output=True, timeout=30, check=False)
-    return "namespaces" if probe.returncode == 0 else "none"
+    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid",
+                            "true"], capture_output=True, timeout=30, check=False)
+    if probe.returncode != 0:
+        return "none"
+    return "full" if os.geteuid() == 0 and shutil.which("setpriv") else "namespaces"
 
 
 MISSING = {"full": "", "namespaces": "a separate uid (answers run as the grader's own user)",
