@@ -128,6 +128,21 @@ def random_shape(rng: np.random.Generator, max_size: int = 5, max_ndim: int = 2)
     return tuple(int(s) for s in rng.integers(1, max_size + 1, size=rng.integers(1, max_ndim + 1)))
 
 
+#: The large case of an elementwise exercise: 200,000 numbers per input, so numerical
+#: differentiation one element at a time needs 200,000 forward passes.
+LARGE_SHAPE = (400, 500)
+
+
+def large_elementwise(*names: str, spread: float = 1.0) -> Callable[[np.random.Generator], dict]:
+    """The large case of an elementwise exercise: each input in ``names`` (the first
+    with standard deviation ``spread``) and ``grad_out``, of shape :data:`LARGE_SHAPE`."""
+    def draw(rng: np.random.Generator) -> dict:
+        values = {name: rng.normal(0, spread if i == 0 else 1.0, LARGE_SHAPE)
+                  for i, name in enumerate(names)}
+        return {**values, "grad_out": rng.standard_normal(LARGE_SHAPE)}
+    return draw
+
+
 def small_ints(rng: np.random.Generator, shape: Any, low: int = -5, high: int = 5) -> np.ndarray:
     """Integers in [low, high] as floats, none zero: a deck-style example a student can
     follow by hand."""

@@ -6,7 +6,14 @@ import numpy as np
 
 from ...autograd import tensor
 from ..diagnose import Mistake
-from ..exercise import ValueExercise, VJPExercise, random_shape, register, small_ints
+from ..exercise import (
+    ValueExercise,
+    VJPExercise,
+    large_elementwise,
+    random_shape,
+    register,
+    small_ints,
+)
 from ..kinds import Kind
 
 NOTEBOOK = "01_computational_graphs"
@@ -87,11 +94,6 @@ def _torch_mul(a, b):
     return a * b
 
 
-def _mul_large(rng: np.random.Generator) -> dict:
-    """200,000 elements: a backward pass is two products; finite differences one
-    perturbation (and forward pass) per element."""
-    return {k: rng.standard_normal((400, 500)) for k in ("a", "b", "grad_out")}
-
 register(VJPExercise(
     id="mul_backward",
     notebook=NOTEBOOK,
@@ -105,7 +107,7 @@ register(VJPExercise(
     given=_mul_given,
     random=_mul_random,
     edge=_mul_edge,
-    large=_mul_large,
+    large=large_elementwise("a", "b"),
     mistakes=_mul_mistakes,
 ))
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...numerics import stable_sigmoid
 from ..diagnose import Mistake
-from ..exercise import VJPExercise, random_shape, register, small_ints
+from ..exercise import VJPExercise, large_elementwise, random_shape, register, small_ints
 from ..kinds import Kind
 
 NOTEBOOK = "02_sigmoid_neuron"
@@ -100,10 +100,6 @@ def _torch_sigmoid(x):
     return torch.sigmoid(x)
 
 
-def _sigmoid_large(rng: np.random.Generator) -> dict:
-    """200,000 elements."""
-    return {"x": rng.normal(0, 3, (400, 500)), "grad_out": rng.standard_normal((400, 500))}
-
 register(VJPExercise(
     id="sigmoid_backward",
     notebook=NOTEBOOK,
@@ -117,7 +113,7 @@ register(VJPExercise(
     given=_sigmoid_given,
     random=_sigmoid_random,
     edge=_sigmoid_edge,
-    large=_sigmoid_large,
+    large=large_elementwise("x", spread=3.0),
     mistakes=_sigmoid_mistakes,
 ))
 
@@ -178,10 +174,6 @@ def _torch_max(a, b):
     return torch.maximum(a, b)
 
 
-def _max_large(rng: np.random.Generator) -> dict:
-    """200,000 elements."""
-    return {k: rng.standard_normal((400, 500)) for k in ("a", "b", "grad_out")}
-
 register(VJPExercise(
     id="max_backward",
     notebook=NOTEBOOK,
@@ -195,7 +187,7 @@ register(VJPExercise(
     given=_max_given,
     random=_max_random,
     edge=_max_edge,
-    large=_max_large,
+    large=large_elementwise("a", "b"),
     edge_at_kink=True,
     mistakes=_max_mistakes,
 ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..diagnose import Mistake
-from ..exercise import VJPExercise, random_shape, register, small_ints
+from ..exercise import VJPExercise, large_elementwise, random_shape, register, small_ints
 from ..kinds import Kind
 
 NOTEBOOK = "03_jacobians_relu"
@@ -48,10 +48,6 @@ def _torch_relu(x):
     return torch.relu(x)
 
 
-def _relu_large(rng: np.random.Generator) -> dict:
-    """200,000 elements."""
-    return {"x": rng.standard_normal((400, 500)), "grad_out": rng.standard_normal((400, 500))}
-
 register(VJPExercise(
     id="relu_backward",
     notebook=NOTEBOOK,
@@ -65,7 +61,7 @@ register(VJPExercise(
     given=_relu_given,
     random=_relu_random,
     edge=_relu_edge,
-    large=_relu_large,
+    large=large_elementwise("x"),
     edge_at_kink=True,
     mistakes=_relu_mistakes,
 ))
@@ -105,10 +101,6 @@ def _torch_tanh(x):
     return torch.tanh(x)
 
 
-def _tanh_large(rng: np.random.Generator) -> dict:
-    """200,000 elements."""
-    return {"x": rng.normal(0, 2, (400, 500)), "grad_out": rng.standard_normal((400, 500))}
-
 register(VJPExercise(
     id="tanh_backward",
     notebook=NOTEBOOK,
@@ -122,6 +114,6 @@ register(VJPExercise(
     given=_tanh_given,
     random=_tanh_random,
     edge=_tanh_edge,
-    large=_tanh_large,
+    large=large_elementwise("x", spread=2.0),
     mistakes=_tanh_mistakes,
 ))

@@ -15,7 +15,7 @@ import numpy as np
 from ... import autograd
 from ...backward import topological_order
 from ..diagnose import Mistake
-from ..exercise import Sandbox, VJPExercise, random_shape, register, small_ints
+from ..exercise import Sandbox, VJPExercise, large_elementwise, random_shape, register, small_ints
 from ..harness import call_engine_backward, engine_graph
 from ..kinds import Kind
 
@@ -188,10 +188,6 @@ def _torch_tanh(x):
     return x.tanh()
 
 
-def _tanh_large(rng: np.random.Generator) -> dict:
-    """200,000 elements."""
-    return {"x": rng.normal(0, 1.5, (400, 500)), "grad_out": rng.standard_normal((400, 500))}
-
 register(VJPExercise(
     id="tanh_function",
     notebook=NOTEBOOK,
@@ -205,7 +201,7 @@ register(VJPExercise(
     given=_tanh_given,
     random=_tanh_random,
     edge=_tanh_edge,
-    large=_tanh_large,
+    large=large_elementwise("x", spread=1.5),
     call="function",
     sandbox=Sandbox(engine=True, without=("backward", "ops.Tanh")),
     mistakes=_tanh_mistakes,
