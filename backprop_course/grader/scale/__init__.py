@@ -5,7 +5,7 @@ Dask cluster, with one writer of the gradebook.
 - :mod:`.gradebook`: the one writer (one transaction per result, idempotent);
 - :mod:`.plan`: configuration, what workers are sent, what is left to grade;
 - :mod:`.coordinator`: the fan-out and the recording loop;
-- :mod:`.progress`: the progress bar and the summary; :mod:`.cli`: the sub-command.
+- :mod:`.progress`: the progress bar (tqdm) and the summary; :mod:`.cli`: the sub-command.
 
 Nothing is imported here, so that ``backprop-course --help`` stays quick.
 """

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TextIO
 
 from nbgrader.coursedir import CourseDirectory
+from tqdm import tqdm
 
 from ..exporter import refusal
 from . import plan
-from .gradebook import ERROR, GRADED, GradebookWriter
-from .progress import LOST, Progress, Summary
+from .gradebook import ERROR, GradebookWriter
+from .progress import LOST, Summary, progress_bar
 from .task import Graded, GradingError, Submission, grade
 
 #: Submissions in flight per worker: enough to keep workers busy, few enough that a
@@ -81,10 +82,9 @@ def autograde(assignment: str, root: Path | None = None, students: list[str] | N
         todo = plan.pending(coursedir, assignment, candidates, writer.recorded(assignment))
         summary.planned, summary.already = len(todo), len(candidates) - len(todo)
         if todo:
-            progress = Progress(len(todo), stream)
-            with dask_client(scheduler, workers) as client:
+            with progress_bar(len(todo), stream) as progress, \
+                    dask_client(scheduler, workers) as client:
                 _fan_out(client, spec, coursedir, todo, writer, summary, progress, on_recorded)
-            progress.close()
     summary.wall_seconds = time.monotonic() - start
     return summary
 
@@ -97,7 +97,7 @@ def refused(graded: Graded) -> str:
 
 
 def _fan_out(client: object, spec: object, coursedir: CourseDirectory, todo: list[str],
-             writer: GradebookWriter, summary: Summary, progress: Progress,
+             writer: GradebookWriter, summary: Summary, progress: tqdm,
              on_recorded: Callable[[str, str], None] | None) -> None:
     """Keep a window of tasks in flight; record each result as it completes."""
     from distributed import as_completed
@@ -109,7 +109,8 @@ def _fan_out(client: object, spec: object, coursedir: CourseDirectory, todo: lis
 
     def finish(submission: Submission, outcome: str, why: str) -> None:
         summary.add(submission.student, outcome, why)
-        progress.update(failed=outcome != GRADED)
+        progress.set_postfix(failed=len(summary.failed) + len(summary.lost), refresh=False)
+        progress.update()
         if on_recorded is not None:
             on_recorded(submission.student, outcome)
 

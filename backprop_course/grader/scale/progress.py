@@ -1,18 +1,14 @@
-"""A progress bar with an ETA while grading, and the summary at the end."""
+"""The progress bar while grading (tqdm), and the summary at the end."""
 
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from tqdm import tqdm
+
 LOST = "lost"
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 @dataclass
@@ -75,41 +71,10 @@ class Summary:
         return "\n".join(lines)
 
 
-class Progress:
-    """A one-line progress bar with an ETA, redrawn on ``stream`` (a line at a time, at
-    most every ``every`` seconds, when ``stream`` is not a terminal)."""
-
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30,
-                 every: float = 5.0) -> None:
-        self.total, self.done, self.failed = total, 0, 0
-        self.stream = stream or sys.stderr
-        self.width, self.every = width, every
-        self.start = self._last = time.monotonic()
-        self.tty = self.stream.isatty()
-
-    def line(self) -> str:
-        """The bar as text."""
-        elapsed = time.monotonic() - self.start
-        fraction = self.done / self.total if self.total else 1.0
-        filled = int(self.width * fraction)
-        eta = elapsed / self.done * (self.total - self.done) if self.done else None
-        return (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
-                f"{fraction:4.0%} {self.failed} failed, elapsed {_clock(elapsed)}, "
-                f"ETA {_clock(eta) if eta is not None else '?'}")
-
-    def update(self, failed: bool = False) -> None:
-        """One more submission done."""
-        self.done += 1
-        self.failed += failed
-        now = time.monotonic()
-        if self.tty:
-            self.stream.write("\r" + self.line())
-        elif now - self._last >= self.every or self.done == self.total:
-            self.stream.write(self.line() + "\n")
-            self._last = now
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+def progress_bar(total: int, stream: TextIO | None = None) -> tqdm:
+    """tqdm's bar with an ETA on ``stream`` (stderr); a line at most every 5 s when
+    ``stream`` is not a terminal. ``bar.update()`` counts one submission; the number
+    that failed goes in its postfix."""
+    stream = stream or sys.stderr
+    return tqdm(total=total, file=stream, unit="notebook", desc="autograde",
+                mininterval=0.1 if stream.isatty() else 5.0, dynamic_ncols=True)
