@@ -210,7 +210,7 @@ class Tensor:
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (gradients flow through it)."""
-        return F.Clone.apply(self)
+        return ops.Clone.apply(self)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor during ``backward`` (like torch)."""
@@ -247,7 +247,7 @@ class Tensor:
         if dtype is None or dtype == self.dtype:
             return self
         source = self if np.issubdtype(dtype, np.floating) else self.detach()
-        return F.Cast.apply(source, dtype)
+        return ops.Cast.apply(source, dtype)
 
     def double(self) -> Tensor:
         return self.to(np.float64)
@@ -315,48 +315,48 @@ class Tensor:
 
     # --------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
-        return F.Add.apply(self, _wrap(other, self))
+        return ops.Add.apply(self, _wrap(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
-        return F.Add.apply(_wrap(other, self), self)
+        return ops.Add.apply(_wrap(other, self), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return F.Sub.apply(self, _wrap(other, self))
+        return ops.Sub.apply(self, _wrap(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return F.Sub.apply(_wrap(other, self), self)
+        return ops.Sub.apply(_wrap(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return F.Mul.apply(self, _wrap(other, self))
+        return ops.Mul.apply(self, _wrap(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return F.Mul.apply(_wrap(other, self), self)
+        return ops.Mul.apply(_wrap(other, self), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return F.Div.apply(self, _wrap(other, self))
+        return ops.Div.apply(self, _wrap(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return F.Div.apply(_wrap(other, self), self)
+        return ops.Div.apply(_wrap(other, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return F.MatMul.apply(self, _wrap(other, self))
+        return ops.MatMul.apply(self, _wrap(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return F.MatMul.apply(_wrap(other, self), self)
+        return ops.MatMul.apply(_wrap(other, self), self)
 
     def __pow__(self, exponent: float) -> Tensor:
         if isinstance(exponent, Tensor):
             raise TypeError("only constant exponents are supported: x ** 2.0, not x ** tensor")
-        return F.Pow.apply(self, exponent)
+        return ops.Pow.apply(self, exponent)
 
     def __neg__(self) -> Tensor:
-        return F.Neg.apply(self)
+        return ops.Neg.apply(self)
 
     def __abs__(self) -> Tensor:
-        return F.Abs.apply(self)
+        return ops.Abs.apply(self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return F.Index.apply(self, _index(index))
+        return ops.Index.apply(self, _index(index))
 
     # comparisons give bool tensors, through which no gradient flows
     def _compare(self, op: np.ufunc, other: Any) -> Tensor:
@@ -458,76 +458,76 @@ class Tensor:
 
     # ------------------------------------------------------ elementwise methods
     def exp(self) -> Tensor:
-        return F.Exp.apply(self)
+        return ops.Exp.apply(self)
 
     def log(self) -> Tensor:
-        return F.Log.apply(self)
+        return ops.Log.apply(self)
 
     def sqrt(self) -> Tensor:
-        return F.Sqrt.apply(self)
+        return ops.Sqrt.apply(self)
 
     def abs(self) -> Tensor:
-        return F.Abs.apply(self)
+        return ops.Abs.apply(self)
 
     def neg(self) -> Tensor:
-        return F.Neg.apply(self)
+        return ops.Neg.apply(self)
 
     def pow(self, exponent: float) -> Tensor:
         return self**exponent
 
     def relu(self) -> Tensor:
-        return F.ReLU.apply(self)
+        return ops.ReLU.apply(self)
 
     def sigmoid(self) -> Tensor:
-        return F.Sigmoid.apply(self)
+        return ops.Sigmoid.apply(self)
 
     def tanh(self) -> Tensor:
-        return F.Tanh.apply(self)
+        return ops.Tanh.apply(self)
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit the values to [min, max] (either bound may be None), as ``torch.clamp``."""
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-        return F.Clamp.apply(self, min, max)
+        return ops.Clamp.apply(self, min, max)
 
     clip = clamp
 
     def softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
-        return F.Softmax.apply(self, dim if axis is None else axis)
+        return ops.Softmax.apply(self, dim if axis is None else axis)
 
     def log_softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
-        return F.LogSoftmax.apply(self, dim if axis is None else axis)
+        return ops.LogSoftmax.apply(self, dim if axis is None else axis)
 
     # --------------------------------------------------------------- reductions
     # torch's dim/keepdim and numpy's axis/keepdims are both accepted
     def sum(self, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
             keepdims: bool = False) -> Tensor:
-        return F.Sum.apply(self, _dims(dim, axis), keepdim or keepdims)
+        return ops.Sum.apply(self, _dims(dim, axis), keepdim or keepdims)
 
     def mean(self, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
              keepdims: bool = False) -> Tensor:
-        return F.Mean.apply(self, _dims(dim, axis), keepdim or keepdims)
+        return ops.Mean.apply(self, _dims(dim, axis), keepdim or keepdims)
 
     def amax(self, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
              keepdims: bool = False) -> Tensor:
         """The largest values over ``dim`` (all dims if None); ties share the gradient."""
-        return F.Max.apply(self, _dims(dim, axis), keepdim or keepdims)
+        return ops.Max.apply(self, _dims(dim, axis), keepdim or keepdims)
 
     def amin(self, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
              keepdims: bool = False) -> Tensor:
         """The smallest values over ``dim`` (all dims if None); ties share the gradient."""
-        return F.Min.apply(self, _dims(dim, axis), keepdim or keepdims)
+        return ops.Min.apply(self, _dims(dim, axis), keepdim or keepdims)
 
     def max(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
             keepdims: bool = False) -> Tensor | ValuesIndices:
         """Without ``dim``, the largest element (a 0-d tensor). With ``dim``, as torch, the
         named tuple ``(values, indices)`` of the largest element along ``dim``."""
-        return self._extreme(F.Max, self.argmax, _dims(dim, axis), keepdim or keepdims)
+        return self._extreme(ops.Max, self.argmax, _dims(dim, axis), keepdim or keepdims)
 
     def min(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
             keepdims: bool = False) -> Tensor | ValuesIndices:
         """Without ``dim``, the smallest element; with ``dim``, ``(values, indices)``."""
-        return self._extreme(F.Min, self.argmin, _dims(dim, axis), keepdim or keepdims)
+        return self._extreme(ops.Min, self.argmin, _dims(dim, axis), keepdim or keepdims)
 
     def _extreme(self, whole: type, arg: Any, dim: Dims, keepdim: bool
                  ) -> Tensor | ValuesIndices:
@@ -566,7 +566,7 @@ class Tensor:
     # ------------------------------------------------------------------ shaping
     def reshape(self, *shape: int) -> Tensor:
         """``reshape(2, 3)`` or ``reshape((2, 3))``; one size may be -1."""
-        return F.Reshape.apply(self, _shape(shape))
+        return ops.Reshape.apply(self, _shape(shape))
 
     view = reshape
 
@@ -590,13 +590,13 @@ class Tensor:
 
     def permute(self, *dims: int) -> Tensor:
         """Reorder the dims: ``permute(2, 0, 1)`` (numpy's ``transpose(axes)``)."""
-        return F.Transpose.apply(self, _shape(dims))
+        return ops.Transpose.apply(self, _shape(dims))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dims, as torch (numpy's ``transpose(axes)`` is :meth:`permute`)."""
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return F.Transpose.apply(self, tuple(dims))
+        return ops.Transpose.apply(self, tuple(dims))
 
     def t(self) -> Tensor:
         """The transpose of a matrix (a vector or number is returned as it is)."""
@@ -608,11 +608,11 @@ class Tensor:
     @property
     def T(self) -> Tensor:  # noqa: N802 (PyTorch's name)
         """The dims in reverse order."""
-        return F.Transpose.apply(self, None)
+        return ops.Transpose.apply(self, None)
 
     def gather(self, dim: int, index: Any) -> Tensor:
         """Pick along ``dim``: for dim 1, ``out[i, j] = self[i, index[i, j]]`` (torch's)."""
-        return F.Gather.apply(self, dim, np.asarray(_data(index)))
+        return ops.Gather.apply(self, dim, np.asarray(_data(index)))
 
 
 # ------------------------------------------------------------------- factories
@@ -690,12 +690,12 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device:
 
 def stack(tensors: Any, dim: int = 0) -> Tensor:
     """Join tensors of one shape along a new dim ``dim`` (differentiable)."""
-    return F.Stack.apply(dim, *tensors)
+    return ops.Stack.apply(dim, *tensors)
 
 
 def cat(tensors: Any, dim: int = 0) -> Tensor:
     """Join tensors along the existing dim ``dim`` (differentiable)."""
-    return F.Cat.apply(dim, *tensors)
+    return ops.Cat.apply(dim, *tensors)
 
 
 # --------------------------------------------------------------------- helpers
@@ -749,4 +749,4 @@ def _to_dtype(args: tuple, dtype: Any, device: Any) -> np.dtype | None:
     return None if dtype is None else np.dtype(dtype)
 
 
-from . import ops as F  # noqa: E402  (operators above dispatch to the ops' Functions)
+from . import ops  # noqa: E402  (the operators above dispatch to the ops' Functions)

@@ -10,23 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from . import ops
 from . import random as _random
 from .autograd import Tensor
-from .ops import (
-    Clamp,
-    Dropout,
-    Exp,
-    Linear,
-    Log,
-    LogSoftmax,
-    MSELoss,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    SoftmaxCrossEntropy,
-    Sqrt,
-    Tanh,
-)
 
 
 def relu(x: Tensor) -> Tensor:
@@ -36,7 +22,7 @@ def relu(x: Tensor) -> Tensor:
     -----
     x : (*);  out : (*), same as x
     """
-    return ReLU.apply(x)
+    return ops.ReLU.apply(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -46,7 +32,7 @@ def sigmoid(x: Tensor) -> Tensor:
     -----
     x : (*);  out : (*), same as x
     """
-    return Sigmoid.apply(x)
+    return ops.Sigmoid.apply(x)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -56,7 +42,7 @@ def tanh(x: Tensor) -> Tensor:
     -----
     x : (*);  out : (*), same as x
     """
-    return Tanh.apply(x)
+    return ops.Tanh.apply(x)
 
 
 def exp(x: Tensor) -> Tensor:
@@ -66,7 +52,7 @@ def exp(x: Tensor) -> Tensor:
     -----
     x : (*);  out : (*), same as x
     """
-    return Exp.apply(x)
+    return ops.Exp.apply(x)
 
 
 def log(x: Tensor) -> Tensor:
@@ -76,7 +62,7 @@ def log(x: Tensor) -> Tensor:
     -----
     x : (*);  out : (*), same as x
     """
-    return Log.apply(x)
+    return ops.Log.apply(x)
 
 
 def sqrt(x: Tensor) -> Tensor:
@@ -86,7 +72,7 @@ def sqrt(x: Tensor) -> Tensor:
     -----
     x : (*);  out : (*), same as x
     """
-    return Sqrt.apply(x)
+    return ops.Sqrt.apply(x)
 
 
 def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
@@ -98,7 +84,7 @@ def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tens
     """
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-    return Clamp.apply(x, min, max)
+    return ops.Clamp.apply(x, min, max)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -108,7 +94,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     -----
     x : (N, in) or (*, in);  weight : (out, in);  bias : (out,);  out : (N, out) or (*, out)
     """
-    return Linear.apply(x, weight, bias)
+    return ops.Linear.apply(x, weight, bias)
 
 
 def softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
@@ -118,7 +104,7 @@ def softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
     -----
     x : (*);  out : (*), same as x, summing to 1 along ``dim``
     """
-    return Softmax.apply(x, dim if axis is None else axis)
+    return ops.Softmax.apply(x, dim if axis is None else axis)
 
 
 def log_softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
@@ -128,7 +114,7 @@ def log_softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
     -----
     x : (*);  out : (*), same as x
     """
-    return LogSoftmax.apply(x, dim if axis is None else axis)
+    return ops.LogSoftmax.apply(x, dim if axis is None else axis)
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -141,7 +127,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     target = target.data if isinstance(target, Tensor) else np.asarray(target)
     if not np.issubdtype(target.dtype, np.integer):
         raise TypeError(f"cross_entropy expects integer class targets, got {target.dtype}")
-    return SoftmaxCrossEntropy.apply(logits, target, reduction)
+    return ops.SoftmaxCrossEntropy.apply(logits, target, reduction)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -151,7 +137,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # 
     -----
     input : (*);  target : (*), same as input;  out : (), a number
     """
-    return MSELoss.apply(input, target, reduction)
+    return ops.MSELoss.apply(input, target, reduction)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -168,4 +154,4 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     keep = _random.generator().random(x.shape) >= p
     mask = (keep / (1 - p) if p < 1 else keep * 0.0).astype(x.dtype)
-    return Dropout.apply(x, mask)
+    return ops.Dropout.apply(x, mask)

@@ -292,7 +292,7 @@ def all_jacobians(fn_bc: Callable, fn_torch: Callable, x: np.ndarray):
 def test_elementwise_and_softmax_jacobians(layer: str, shape: tuple) -> None:
     rng = np.random.default_rng(4)
     x = away_from_zero(rng, shape)
-    fn = getattr(bc.functional, layer)
+    fn = getattr(bc.ops, layer)
     ours = {"ReLU": F.relu, "Sigmoid": F.sigmoid, "Tanh": F.tanh, "Softmax": F.softmax}[layer]
     torch_fn = {"ReLU": torch.relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
                 "Softmax": lambda t: torch.softmax(t, -1)}[layer]
