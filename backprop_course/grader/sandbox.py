@@ -57,7 +57,7 @@ ENGINE_MODULES = ("autograd", "function", "ops", "numerics", "backward")
 #: First uid given to sandboxed answers at isolation "full" (one per session).
 UID_BASE = 1_500_000_000
 _uids = itertools.count()
-MAX_FRAME = 128 << 20
+MAX_FRAME = 32 << 20  # the largest answer (1,000,000 float64 numbers) is 11 MB as JSON
 
 
 class GraderFaultError(RuntimeError):
