@@ -277,10 +277,14 @@ class Session:
         else:
             cmd, path = _bwrap(self.level, self.sandbox, self.limits)
             env = None
-        self._process = subprocess.Popen(
-            _limits(self.limits, processes) + cmd, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self._scratch, env=env,
-            start_new_session=True)
+        try:
+            self._process = subprocess.Popen(
+                _limits(self.limits, processes) + cmd, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self._scratch, env=env,
+                start_new_session=True)
+        except OSError as error:  # bwrap, prlimit or the interpreter is missing
+            raise GraderFaultError(f"the answer's interpreter did not start: {error}") \
+                from error
         os.set_blocking(self._process.stdout.fileno(), False)
         try:
             self._send({**setup, "path": path, "engine": self.sandbox.engine},

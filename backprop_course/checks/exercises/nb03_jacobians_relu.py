@@ -25,9 +25,9 @@ def _relu_random(rng: np.random.Generator) -> dict:
 
 
 def _relu_edge(rng: np.random.Generator) -> list[dict]:
-    """Inputs exactly at the kink x = 0, next to positive and negative ones."""
-    x = small_ints(rng, 6)
-    x[rng.permutation(6)[:3]] = 0.0
+    """Inputs exactly at the kink x = 0, next to two positive and two negative ones."""
+    magnitudes = np.abs(small_ints(rng, 6))
+    x = rng.permutation(np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0]) * magnitudes)
     return [{"x": x, "grad_out": small_ints(rng, 6)}]
 
 

@@ -1,6 +1,7 @@
 """``backprop-course autograde`` survives a worker killed mid-run (on a scheduler and two
-workers started as separate processes), a coordinator killed and started again, and
-records into a PostgreSQL gradebook as into SQLite."""
+workers started as separate processes) and a coordinator killed and started again,
+records into a PostgreSQL gradebook as into SQLite, and never turns a grader fault into a
+student's 0 (nor does serial stock ``nbgrader autograde``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from fixtures_scale.scale_course import (
     ASSIGNMENT,
+    autograded,
     copy_course,
     dump,
     make_course,
@@ -25,13 +27,17 @@ from fixtures_scale.scale_course import (
 )
 from sqlalchemy import create_engine, select
 
-from backprop_course.autograde.coordinator import autograde
-from backprop_course.autograde.gradebook import RESULTS
+from backprop_course.grader.grade import STARTS
+from backprop_course.grader.sandbox import isolation
+from backprop_course.grader.scale.coordinator import autograde
+from backprop_course.grader.scale.gradebook import RESULTS
 
-pytestmark = pytest.mark.slow
-#: Cheap, varied submissions: right, wrong, blank, stderr, tampering, late.
-SOME = ["right_1", "blank_1", "square_double", "square_stderr", "relu_sign", "relu_tamper",
-        "late", "scale_cheat"]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(isolation() == "none", reason="needs Linux namespaces")]
+#: Cheap, varied submissions: right, blank, wrong, partly right, stderr, tampering, late,
+#: a file next to the notebook.
+SOME = ["right_1", "blank_1", "relu_kink", "answer_stderr", "relu_sign", "tamper_check",
+        "late", "reads_files"]
 DASK = str(Path(sys.executable).parent / "dask")
 
 
@@ -106,7 +112,7 @@ def test_a_worker_killed_mid_run_loses_no_submission(course: Path, tmp_path: Pat
     assert sorted(rows) == sorted(SOME) and {r[0] for r in rows.values()} == {"graded"}
     assert len({r[2] for r in rows.values()}) == 2  # both workers graded some
     grades = dump(sqlite(root))
-    assert grades["right_1"]["notebooks"][ASSIGNMENT]["grades"]["relu_given"][0] == 3
+    assert grades["right_1"]["notebooks"][ASSIGNMENT]["grades"]["relu_given"][0] == 2
 
 
 def _recorded_count(db_url: str) -> int:
@@ -120,7 +126,7 @@ def test_a_coordinator_killed_and_restarted_finishes_without_duplicates(
         course: Path, tmp_path: Path) -> None:
     root = copy_course(course, tmp_path / "course")
     coordinator = subprocess.Popen(
-        [sys.executable, "-m", "backprop_course.autograde", ASSIGNMENT, "--workers", "2"],
+        [sys.executable, "-m", "backprop_course.grader.scale", ASSIGNMENT, "--workers", "2"],
         cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     try:
@@ -141,7 +147,7 @@ def test_a_coordinator_killed_and_restarted_finishes_without_duplicates(
     after = results(sqlite(root))
     assert sorted(after) == sorted(SOME)
     assert {s: after[s] for s in before} == before  # recorded once: not graded again
-    assert all(v["notebooks"][ASSIGNMENT]["grades"]["square_test"][0] is not None
+    assert all(v["notebooks"][ASSIGNMENT]["grades"]["relu_given"][0] is not None
                for v in dump(sqlite(root)).values())
 
 
@@ -177,6 +183,88 @@ def test_a_postgresql_gradebook_gets_the_grades_of_serial_nbgrader(
                         stream=io.StringIO())
     assert sorted(summary.graded) == sorted(students)
     assert dump(postgres_url) == dump(sqlite(serial))
+    assert autograded(tmp_path / "postgres") == autograded(serial)
     again = autograde(ASSIGNMENT, root=tmp_path / "postgres", stream=io.StringIO())
     assert (again.planned, again.already) == (0, len(students))
     assert sorted(results(postgres_url)) == sorted(students)
+
+
+#: A bubblewrap that cannot make namespaces (as where the kernel or AppArmor forbids
+#: unprivileged user namespaces): every sandbox fails to start. It notes its command lines.
+BROKEN_BWRAP = """#!/bin/sh
+echo "$*" >> {starts}
+echo "bwrap: No permissions to create a new namespace, likely because the kernel does \
+not allow non-privileged user namespaces." >&2
+exit 1
+"""
+
+
+@pytest.fixture
+def broken_path(tmp_path: Path) -> tuple[str, Path]:
+    """A ``PATH`` on which ``bwrap`` is :data:`BROKEN_BWRAP`, and the file of its runs."""
+    folder, starts = tmp_path / "broken-bin", tmp_path / "bwrap-starts"
+    folder.mkdir()
+    (folder / "bwrap").write_text(BROKEN_BWRAP.format(starts=starts))
+    (folder / "bwrap").chmod(0o755)
+    starts.touch()
+    return f"{folder}{os.pathsep}{os.environ['PATH']}", starts
+
+
+def _starts(path: Path) -> int:
+    """How many sandboxes were started (not counting the isolation probe)."""
+    return sum("/sandbox/runner/run.py" in line for line in path.read_text().splitlines())
+
+
+def test_a_grader_fault_is_never_a_students_zero(tmp_path: Path, broken_path: tuple,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The course pins its isolation level (``c.GradeAnswers.isolation``: the one this
+    machine gives), and then bubblewrap cannot make namespaces: no sandbox starts. Serial
+    stock ``nbgrader autograde`` records no grade for the student (not a 0), leaves no
+    autograded folder and exits 1; ``backprop-course autograde`` reports a failure, tries
+    again (Dask's retry) and records the same as nbgrader. With the fault fixed, a plain
+    re-run of either grades the student normally. A refused file needs no sandbox: it
+    is graded 0 meanwhile."""
+    path, starts = broken_path
+    base = make_course(tmp_path / "base", students=["right_1", "blank_1", "corrupt_json"])
+    with (base / "nbgrader_config.py").open("a") as config:  # never grade with less
+        config.write(f"c.GradeAnswers.isolation = {isolation()!r}\n")
+    serial, parallel = copy_course(base, tmp_path / "serial"), copy_course(base,
+                                                                          tmp_path / "parallel")
+    faulty = stock_autograde(serial, env={**os.environ, "PATH": path})
+    assert faulty.returncode != 0
+    assert "GraderFaultError: the answer's interpreter did not start" in faulty.stderr
+    assert _starts(starts) == 2 * STARTS  # each sandbox tried STARTS times, then given up
+    book = dump(sqlite(serial))
+    for student in ("right_1", "blank_1"):
+        grades = book[student]["notebooks"][ASSIGNMENT]["grades"]
+        assert {auto for auto, *_ in grades.values()} == {None}, (student, grades)
+        assert not (serial / "autograded" / student / ASSIGNMENT).exists()
+    assert {auto for auto, *_ in book["corrupt_json"]["notebooks"][ASSIGNMENT]["grades"]
+            .values()} == {0}
+
+    monkeypatch.setenv("PATH", path)  # the local cluster's workers inherit it
+    summary = autograde(ASSIGNMENT, root=parallel, workers=1, stream=io.StringIO())
+    assert summary.graded == ["corrupt_json"] and not summary.ok
+    assert sorted(summary.failed) == sorted(summary.retry) == ["blank_1", "right_1"]
+    for why in summary.failed.values():
+        assert "GraderFaultError: the answer's interpreter did not start" in why
+        assert "No permissions to create a new namespace" in why
+    assert "failed right_1 (the next run tries again): " in summary.report()
+    assert _starts(starts) == 2 * STARTS + 2 * (2 * STARTS)  # each submission tried twice
+    assert dump(sqlite(parallel)) == book
+    assert autograded(parallel) == autograded(serial)
+
+    monkeypatch.undo()  # the fault fixed
+    fixed = stock_autograde(serial)
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    again = autograde(ASSIGNMENT, root=parallel, workers=1, stream=io.StringIO())
+    assert sorted(again.graded) == ["blank_1", "right_1"] and again.already == 1 and again.ok
+    book = dump(sqlite(serial))
+    assert dump(sqlite(parallel)) == book
+    assert autograded(parallel) == autograded(serial)
+    auto = {s: {cell: g[0] for cell, g in v["notebooks"][ASSIGNMENT]["grades"].items()}
+            for s, v in book.items()}
+    assert auto["right_1"] == {"relu_given": 2, "relu_edge": 1, "tanh_shape": 1,
+                               "tanh_given": 2, "explain": None}  # explain: by hand
+    assert set(auto["blank_1"].values()) == set(auto["corrupt_json"].values()) == {0}
+    assert _starts(starts) == 6 * STARTS  # the fixed runs used the real bubblewrap
