@@ -72,7 +72,7 @@ def main() -> None:
         serial, parallel = copy_course(base, Path(tmp) / "s"), copy_course(base, Path(tmp) / "p")
         kernel = kernel_start_seconds()
         stock = timed([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT], serial)
-        ours = timed([sys.executable, "-m", "backprop_course.autograde", ASSIGNMENT,
+        ours = timed([sys.executable, "-m", "backprop_course.grader.scale", ASSIGNMENT,
                       "--workers", str(args.workers)], parallel)
     n = args.submissions
     print(f"{n} submissions, {os.cpu_count()} cores, {args.workers} workers")
