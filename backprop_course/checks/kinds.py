@@ -59,6 +59,9 @@ class Kind(str, Enum):
     REGULARIZATION = "regularization"
     RELU_MASK = "relu_mask"
     OVERWRITE = "overwrite"
+    NO_TOPO = "no_topo"
+    STALE_GRAD = "stale_grad"
+    PARAMETERS = "parameters"
 
 
 @dataclass(frozen=True)
@@ -151,4 +154,33 @@ ABOUT: dict[Kind, About] = {
                           "every layer's local gradient: multiply by [a > 0]"),
     Kind.OVERWRITE: About("overwrite instead of accumulate", "07 section 3 (accumulation)",
                           "a value used twice receives the SUM of its gradients: use +="),
+    Kind.NO_TOPO: About("a node's backward ran before all its users had added theirs",
+                        "09 section 3 (topological order)",
+                        "sort the graph topologically; run backward in exactly reverse order"),
+    Kind.STALE_GRAD: About("a second backward() added the first call's node gradients again",
+                           "09 section 4 (backward twice)",
+                           "at the start of backward(), set every non-leaf .grad to 0"),
+    Kind.PARAMETERS: About("parameters() lists the wrong values, or in the wrong order",
+                           "09 section 6 (an MLP of Values)",
+                           "layer by layer, neuron by neuron: its weights, then its bias"),
+}
+
+#: The widget that shows a kind of mistake happening, and where a lesson uses it (for the
+#: instructor's report: re-teach with it).
+WIDGETS: dict[Kind, str] = {
+    **dict.fromkeys((Kind.SIGN, Kind.FACTOR, Kind.UPSTREAM, Kind.CHAIN, Kind.LOCAL),
+                    "BackwardStepper(f), 01 section 2: upstream x local, node by node"),
+    **dict.fromkeys((Kind.NO_SWAP, Kind.ROUTE, Kind.TIES, Kind.INPUT_NOT_OUTPUT,
+                     Kind.LOCAL_DERIVATIVE),
+                    "BackwardStepper(neuron), 02 section 2: each gate's local gradient"),
+    **dict.fromkeys((Kind.KINK, Kind.UPSTREAM_MASK, Kind.ACTIVATION_OF_GRAD, Kind.SHAPE,
+                     Kind.RELU_MASK),
+                    'JacobianExplorer("relu"), 03 section 2: a diagonal Jacobian times g'),
+    **dict.fromkeys((Kind.TRANSPOSED, Kind.ORDER),
+                    'JacobianExplorer("linear"), 04 section 5: which index of W meets which'),
+    **dict.fromkeys((Kind.DIAGONAL, Kind.ROWS),
+                    'JacobianExplorer("softmax"), 05 section 3: a full Jacobian per row'),
+    **dict.fromkeys((Kind.ONE_HOT, Kind.WRONG_COUNT_DIVISOR, Kind.BATCH_FACTOR),
+                    'JacobianExplorer("softmax_ce"), 05 section 3: dL/ds = p - y'),
+    Kind.OVERWRITE: "BackwardStepper(f), 07 section 2: a value that fans out adds up",
 }

@@ -58,16 +58,20 @@ def materialise(root: Path, notebooks: Path) -> list[str]:
 
 def autograde_preprocessors() -> list[Any]:
     """nbgrader's autograde preprocessors with :class:`.GradeAnswers` in place of
-    ``Execute``: the submitted notebook is never run, its answer cells are."""
+    ``Execute``: the submitted notebook is never run, its answer cells are; and
+    :class:`.RecordDiagnoses` right after ``SaveAutoGrades``."""
     from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import Execute
+    from nbgrader.preprocessors import Execute, SaveAutoGrades
 
     from .preprocessors.grade_answers import GradeAnswers
+    from .preprocessors.record_diagnoses import RecordDiagnoses
 
     stock = Autograde.class_traits()["autograde_preprocessors"].default()
     if Execute not in stock:
         raise RuntimeError(f"nbgrader's autograde preprocessors have no Execute: {stock}")
-    return [GradeAnswers if step is Execute else step for step in stock]
+    steps = [GradeAnswers if step is Execute else step for step in stock]
+    return [s for step in steps for s in ([step, RecordDiagnoses] if step is SaveAutoGrades
+                                          else [step])]
 
 
 def sanitize_preprocessors() -> list[Any]:

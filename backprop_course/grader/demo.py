@@ -11,6 +11,8 @@ import nbformat
 from .course import find_repository
 from .hygiene import release_problems
 from .pipeline import Course, Grades, run
+from .report.build import write_report
+from .report.canvas import export_canvas
 from .submissions import load_examples
 
 #: Where the demo keeps its course (relative to the current folder).
@@ -83,8 +85,12 @@ def demo(folder: Path | None = None, assignments: list[str] | None = None) -> in
                 print(f"  {example.name:<{width}} {failed[0]}: {first[4:]}")
     csv = course.root / "grades.csv"
     course.export(csv)
+    report = write_report(course.root, None, course.root / "reports" / "course")
+    canvas = export_canvas(course.root / "grades-canvas.csv", course.root)
     print(f"\n{grades.seconds_per_notebook:.1f} s per autograded notebook; "
           f"{time.perf_counter() - start:.0f} s in all")
     print(f"kept in {root}:\n  feedback pages  {course.root / 'feedback'}\n"
-          f"  grades          {csv}")
+          f"  grades          {csv}\n  grades (Canvas) {canvas}\n"
+          f"  report          {report.html} (what the class got wrong; "
+          f"{len(report.pairs.flagged)} flagged pairs)")
     return 0

@@ -26,7 +26,8 @@ nbgrader, all through public traits and the exporter's own hooks:
    (nbgrader would copy what they point at, read as the instructor).
 
 ``metadata.backprop_course`` belongs to this exporter: the sanitize pass drops whatever a
-student wrote there.
+student wrote there. The autograde pass keeps the ``diagnoses`` that the grading
+preprocessor wrote there (:mod:`.evidence`; recorded by :mod:`.diagnoses`).
 """
 
 from __future__ import annotations
@@ -223,9 +224,12 @@ class AutogradeExporter(NotebookExporter):
                 "refused"):
             ours["refused"] = previous["refused"]
         nb, resources = super()._preprocess(nb, resources)
+        written = nb.metadata.pop(KEY, None)  # by the preprocessors just run, never a student
         mark = {"refused": ours["refused"]} if ours.get("refused") else {}
         if ours["pass"] == "autograde":
             mark["autograded"] = True
+            if isinstance(written, dict) and "diagnoses" in written:
+                mark["diagnoses"] = written["diagnoses"]
         if mark:
             nb.metadata[KEY] = mark
         return nb, resources

@@ -5,7 +5,10 @@ raised. Here nothing the student's kernel produces counts, so no kernel runs at 
 ``Autograde.autograde_preprocessors`` this class takes the place of ``Execute``. It runs
 each exercise's answer cell in the grader's sandbox and writes each test cell's verdict
 as that cell's outputs (:func:`backprop_course.grader.grade.grade_notebook`); nbgrader's
-stock ``SaveAutoGrades`` then records them.
+stock ``SaveAutoGrades`` then records them. What the instructor's report needs besides
+(each check's kinds and worst element, each answer's probe: :mod:`..evidence`) goes into
+the notebook's ``metadata.backprop_course.diagnoses``, which :class:`.RecordDiagnoses`
+(or the one writer of ``backprop-course autograde``) records next to the grades.
 
 A sandbox that cannot start is retried, then raised: nbgrader then records nothing for
 that student (the batch goes on and exits 1), and a plain re-run grades them, so a
@@ -14,12 +17,14 @@ grader fault never becomes a student's 0.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Enum, Float, Unicode
 
+from ..evidence import Evidence
 from ..exporter import KEY
 from ..grade import Seeds, grade_notebook
 from ..sandbox import MISSING, Limits
@@ -52,7 +57,13 @@ class GradeAnswers(NbGraderPreprocessor):
                 cell.outputs, cell.execution_count = [], None
         limits = Limits(cell_seconds=self.cell_seconds, case_seconds=self.case_seconds)
         refused = (resources.get(KEY) or {}).get("refused")
+        evidence = Evidence()
         grade_notebook(nb, Seeds.for_course(bytes.fromhex(self.secret), student),
                        self.isolation, limits, refused,
-                       log=lambda line: self.log.info("%s: %s", student, line))
+                       log=lambda line: self.log.info("%s: %s", student, line),
+                       evidence=evidence)
+        graded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        ours = nb.metadata.get(KEY)
+        nb.metadata[KEY] = {**(ours if isinstance(ours, dict) else {}),
+                            "diagnoses": evidence.to_metadata(graded_at)}
         return nb, resources

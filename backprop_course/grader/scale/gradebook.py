@@ -2,7 +2,9 @@
 
 Every result is recorded in one database transaction: the student and submission rows,
 the grades and comments, the late penalty, and a row of :data:`RESULTS` that names the
-submission it came from (its timestamp and content digest). The grades are written by
+submission it came from (its timestamp and content digest), and every diagnosis the
+autograded notebook carries (:mod:`..diagnoses`: replaced, never duplicated; the workers'
+throw-away gradebooks get theirs too, and are discarded). The grades are written by
 nbgrader's own ``SaveAutoGrades`` and ``AssignLatePenalties`` run over the autograded
 notebook, against this gradebook: so ``needs_manual_grade`` sees the manual scores and the
 late penalty sees the extensions recorded here, exactly as in a serial ``nbgrader
@@ -41,6 +43,7 @@ from nbgrader.preprocessors import (
 )
 from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, select
 
+from .. import diagnoses
 from .task import Graded, Submission
 
 _METADATA = MetaData()
@@ -133,6 +136,7 @@ class GradebookWriter:
         self.coursedir = CourseDirectory(config=config)
         self.gradebook = Gradebook(self.coursedir.db_url, self.coursedir.course_id)
         _METADATA.create_all(self.gradebook.engine)
+        diagnoses.create_tables(self.gradebook.engine)
 
     def close(self) -> None:
         self.gradebook.close()
@@ -168,8 +172,10 @@ class GradebookWriter:
             notebooks = self._record_submission(assignment, graded.student, graded.timestamp,
                                                 set(graded.files))
             for notebook in notebooks:
-                self._save_grades(assignment, graded.student, notebook,
-                                  graded.files[f"{notebook}.ipynb"][0])
+                data = graded.files[f"{notebook}.ipynb"][0]
+                self._save_grades(assignment, graded.student, notebook, data)
+                diagnoses.record(self.gradebook.db, assignment, notebook, graded.student,
+                                 diagnoses.from_bytes(data))
             self._mark(assignment, graded.student, graded.timestamp, graded.digest, GRADED,
                        "", graded.seconds, graded.worker)
             install(self._autograded(assignment, graded.student), graded.files)
