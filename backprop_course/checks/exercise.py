@@ -123,6 +123,17 @@ class Result:
                          + [f"  ok  {m}" for m in self.messages if m not in self.failures])
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a network, to be checked on its own where a case of the network puts
+    it: the layer's exercise, where it sits (for messages), and its case there (its inputs
+    and the upstream gradient the network's loss sends it)."""
+
+    exercise: str
+    where: str
+    values: dict[str, Any]
+
+
 def random_shape(rng: np.random.Generator, max_size: int = 5, max_ndim: int = 2) -> tuple:
     """A random shape for elementwise exercises: 1 to ``max_ndim`` axes of 1 to ``max_size``."""
     return tuple(int(s) for s in rng.integers(1, max_size + 1, size=rng.integers(1, max_ndim + 1)))
@@ -259,6 +270,9 @@ class VJPExercise(Exercise):
     mistakes : ``case -> list of Mistake`` specific to the exercise
     edge_at_kink : the edge cases sit on a kink, where torch's convention alone decides
     nonfinite_hint, error_hints : the usual cause of NaN, and of an exception by name
+    layers : for a network built of the ``requires`` exercises' layers: ``case values ->
+        Layer``s, in the order the backward pass meets them; when a check of the network
+        fails, each layer is judged on its own there and the wrong ones are named
     """
 
     id: str
@@ -283,6 +297,7 @@ class VJPExercise(Exercise):
     nonfinite_hint: str = ""
     error_hints: dict[str, str] = field(default_factory=dict)
     random_trials: int = 3
+    layers: Callable[[dict], list[Layer]] | None = None
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -378,12 +393,44 @@ class VJPExercise(Exercise):
             import backprop_course as engine
         cases = self.cases(part, rng)
         large = self.large_case(rng) if part == "random" else None
+        layers = self._kernel_layers(answer)
         outcomes = []
         for case in cases + ([large] if large else []):
             outcomes.append(self.run(answer, case, engine))
+            if layers is not None:
+                self.probe_layers(case, outcomes[-1], lambda exercise, at: exercise.run(
+                    layers[exercise.id], at, engine))
             if "returned" not in outcomes[-1]:
                 break
         return self.judge(part, cases + ([large] if large else []), outcomes, reveal=True)
+
+    def _kernel_layers(self, answer: Any) -> dict[str, Any] | None:
+        """A network's layers as the student's kernel has them: the answers of the
+        ``requires`` exercises that the answer's notebook defines (its globals), by exercise
+        id; None if it is not a network or the notebook does not define them all."""
+        space = getattr(answer, "__globals__", None)
+        if self.layers is None or space is None:
+            return None
+        layers = {}
+        for required in map(get, self.requires):
+            names = (required.answer,) if isinstance(required.answer, str) else required.answer
+            if not all(name in space for name in names):
+                return None
+            found = tuple(space[name] for name in names)
+            layers[required.id] = found[0] if len(found) == 1 else found
+        return layers
+
+    def probe_layers(self, case: Case, outcome: dict,
+                     call: Callable[[VJPExercise, Case], dict]) -> None:
+        """Run a network's layers on their own at ``case`` (``call(layer, case)`` runs a
+        layer's answer) and keep their outcomes in ``outcome["layers"]`` for :meth:`judge`:
+        only for a network, not on a large case, and only if the network's answer returned
+        or raised."""
+        if self.layers is None or case.budget is not None or not (
+                "returned" in outcome or "error" in outcome):
+            return
+        outcome["layers"] = [call(get(layer.exercise), Case(layer.values))
+                             for layer in self.layers(case.values)]
 
     # ----------------------------------------------------------------- judging
     def judge(self, part: str, cases: list[Case], outcomes: list[dict],
@@ -402,14 +449,15 @@ class VJPExercise(Exercise):
                 return result.fail(Kind.ERROR, f"{label}your code was not run on this case.")
             outcome = outcomes[number]
             if "returned" not in outcome:
-                return _error(result, outcome, self.signature, label, self.error_hints,
-                              reveal)
+                return self._blame(_error(result, outcome, self.signature, label,
+                                          self.error_hints, reveal), case, outcome, reveal)
             got = tuple(outcome["returned"])
             if self.call in harness.FORWARD_FIRST:
                 forward, got = got[0], got[1:]
                 wrong = self._forward_error(case, forward, reveal)
                 if wrong:
-                    return result.fail(Kind.FORWARD, label + wrong)
+                    return self._blame(result.fail(Kind.FORWARD, label + wrong), case,
+                                       outcome, reveal)
             expected = self.reference(case)
             diagnoses = self._diagnose(case, expected, got, part == "shape", reveal)
             for diagnosis in diagnoses:
@@ -418,7 +466,31 @@ class VJPExercise(Exercise):
                 elif number == 0:
                     result.messages.append(label + diagnosis.message)
             if not result.passed:
-                return result
+                return self._blame(result, case, outcome, reveal)
+        return result
+
+    def _blame(self, result: Result, case: Case, outcome: dict, reveal: bool) -> Result:
+        """A network's check failed on ``case``: judge each layer's outcome there (see
+        :meth:`probe_layers`) with the layer's own exercise, and put the wrong layers, each
+        named once, first in the report."""
+        if self.layers is None or "layers" not in outcome:
+            return result
+        lines, kinds, named = [], [], set()
+        for layer, probed in zip(self.layers(case.values), outcome["layers"], strict=True):
+            exercise = get(layer.exercise)
+            if exercise.id in named:
+                continue
+            verdict = exercise.judge("random", [Case(layer.values)], [probed], reveal)
+            if not verdict.passed:
+                named.add(exercise.id)
+                names = [exercise.answer] if isinstance(exercise.answer, str) else \
+                    exercise.answer
+                lines.append(f"your layer {' / '.join(names)} is wrong (checked on its own as "
+                             f"{layer.where}): " + "; ".join(verdict.failures))
+                kinds += verdict.kinds
+        result.failures[:0] = lines
+        result.messages[:0] = lines
+        result.kinds[:0] = kinds
         return result
 
     def _forward_error(self, case: Case, forward: Any, reveal: bool) -> str:
@@ -431,10 +503,13 @@ class VJPExercise(Exercise):
         if actual.shape == expected.shape and np.allclose(actual, expected, rtol=1e-7,
                                                           atol=1e-12):
             return ""
+        what = "the loss" if self.call == "loss" else "forward"
+        nonfinite = actual.shape == expected.shape and not np.all(np.isfinite(actual))
+        hint = f" ({self.nonfinite_hint})" if nonfinite and self.nonfinite_hint else ""
         if not reveal or actual.shape != expected.shape:
-            return "forward is wrong: its output is not the function's value."
-        return (f"forward is wrong: expected {np.round(expected, 6)}, got "
-                f"{np.round(actual, 6)}.")
+            return f"{what} is wrong: its output is not the function's value{hint}."
+        return (f"{what} is wrong: expected {np.round(expected, 6)}, got "
+                f"{np.round(actual, 6)}{hint}.")
 
     def _diagnose(self, case: Case, expected: tuple, got: tuple, shapes_only: bool,
                   reveal: bool) -> list[Diagnosis]:

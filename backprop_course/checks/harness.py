@@ -14,8 +14,14 @@ Calling conventions (an exercise names one in ``call``):
 ``function``         ``answer`` is a ``bc.Function`` subclass; its ``apply`` and its
                      ``backward`` are called on the case
 ``layer``            ``answer`` is a layer's (forward, backward) pair with a cache
+``loss``             ``answer(*inputs)`` returns ``(loss, *gradients)``: a loss (or a whole
+                     network's loss) and its gradients, one per ``wrt`` input
 ``train``            ``answer(X_train, y_train, X_test)`` trains a model and returns its
                      predictions for ``X_test``
+``value_graph``      ``answer`` is a scalar ``Value`` class: a program of operations is built
+                     with it and ``backward()`` called on its outputs
+``value_mlp``        ``answer`` is an MLP class of such Values: given weights, a batch
+                     forward, ``backward()`` on a weighted sum of its outputs
 
 Values cross the wall as JSON-ready dicts (:func:`encode`, :func:`decode`): an array is
 ``{"dtype": "f8" | "i8" | "b1", "shape": [...], "b64": <bytes>}``, ``None`` is
@@ -258,6 +264,18 @@ def call_layer(answer: tuple, case: dict, inputs: tuple[str, ...], wrt: tuple[st
     return (out, *_as_tuple(grads, wrt))
 
 
+def call_loss(answer: Callable, case: dict, inputs: tuple[str, ...], wrt: tuple[str, ...],
+              engine: Any = None) -> tuple:
+    """``answer(*inputs)`` returns ``(loss, *gradients)``, the gradients of that scalar loss
+    one per ``wrt`` input; returns them as they came, the loss first."""
+    returned = answer(*_copies(case, inputs))
+    if not isinstance(returned, (tuple, list)) or len(returned) != 1 + len(wrt):
+        got = f"{len(returned)} values" if isinstance(returned, (tuple, list)) else \
+            type(returned).__name__
+        raise WrongCountError(("loss", *wrt), got)
+    return tuple(returned)
+
+
 def call_train(answer: Callable, case: dict, inputs: tuple[str, ...], wrt: tuple[str, ...],
                engine: Any = None) -> tuple:
     """``answer(*inputs)`` trains a model on the training data it is given and returns
@@ -267,7 +285,112 @@ def call_train(answer: Callable, case: dict, inputs: tuple[str, ...], wrt: tuple
 
 CALLS: dict[str, Callable[..., tuple]] = {
     "vjp": call_vjp, "grad": call_grad, "engine_backward": call_engine_backward,
-    "function": call_function, "layer": call_layer, "train": call_train,
+    "function": call_function, "layer": call_layer, "train": call_train, "loss": call_loss,
 }
 #: The conventions whose first returned value is the answer's forward output.
-FORWARD_FIRST = frozenset({"function", "layer"})
+FORWARD_FIRST = frozenset({"function", "layer", "loss"})
+
+
+# ------------------------------------------ graphs and networks of the answer's Value
+#: The operations of a ``value_graph`` case, by op code: (label, how the answer's
+#: ``Value`` computes it from operands ``a``, ``b`` (Values) and ``c`` (a plain number)).
+VALUE_OPS: tuple[tuple[str, Callable[[Any, Any, Any], Any]], ...] = (
+    ("a + b", lambda a, b, c: a + b),
+    ("a - b", lambda a, b, c: a - b),
+    ("a * b", lambda a, b, c: a * b),
+    ("a / b", lambda a, b, c: a / b),
+    ("a ** c", lambda a, b, c: a ** c),
+    ("-a", lambda a, b, c: -a),
+    ("a.exp()", lambda a, b, c: a.exp()),
+    ("a.tanh()", lambda a, b, c: a.tanh()),
+    ("a.relu()", lambda a, b, c: a.relu()),
+    ("a + c", lambda a, b, c: a + c),
+    ("c + a", lambda a, b, c: c + a),
+    ("a - c", lambda a, b, c: a - c),
+    ("c - a", lambda a, b, c: c - a),
+    ("a * c", lambda a, b, c: a * c),
+    ("c * a", lambda a, b, c: c * a),
+    ("a / c", lambda a, b, c: a / c),
+    ("c / a", lambda a, b, c: c / a),
+)
+#: The op code of ``a ** c``, whose integral exponents are given as ints (``x ** 2``).
+POW = 4
+
+
+class ValueOpError(RuntimeError):
+    """An operation of a value graph (or a ``backward()`` call) raised; the message is
+    ``label|ErrorName|message``."""
+
+
+def _step(label: str, compute: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return compute(*args)
+    except Exception as error:  # the answer's code may raise anything
+        raise ValueOpError(f"{label}|{type(error).__name__}|{str(error)[:500]}") from None
+
+
+def _number(value: Any, what: str) -> float:
+    """``value`` as a float; TypeError naming ``what`` if it is not a number."""
+    try:
+        return float(value)
+    except Exception:  # a Value, None, a list, an object whose __float__ raises ...
+        raise TypeError(f"{what} is {type(value).__name__}, not a number") from None
+
+
+def call_value_graph(answer: Any, case: dict, inputs: tuple[str, ...], wrt: tuple[str, ...],
+                     engine: Any = None) -> tuple:
+    """Build the case's program with the answer's ``Value`` class, then call
+    ``backward()`` on each of its outputs in turn (the same output twice: two calls on one
+    graph). A program: ``leaves`` (L,) floats; ``ops`` (K,) codes of :data:`VALUE_OPS`;
+    ``args`` (K, 2) the operands, indices of earlier values (the leaves first, then each
+    op's result; -1 for none); ``consts`` (K,) the numbers ``c``; ``outputs`` (n,) indices.
+    Returns (each output's ``.data``, shape (n,); every leaf's ``.grad`` after each
+    ``backward()`` call, shape (n, L))."""
+    leaves = [_step("Value(x)", answer, float(x)) for x in case["leaves"].tolist()]
+    nodes = list(leaves)
+    for code, (i, j), c in zip(case["ops"].tolist(), case["args"].tolist(),
+                               case["consts"].tolist(), strict=True):
+        label, compute = VALUE_OPS[code]
+        number = int(c) if code == POW and float(c).is_integer() else float(c)
+        nodes.append(_step(label, compute, nodes[i], nodes[j] if j >= 0 else None, number))
+    outputs = [nodes[k] for k in case["outputs"].tolist()]
+    data = [_number(getattr(out, "data", None), "an output's .data") for out in outputs]
+    grads = []
+    for out in outputs:
+        _step("backward()", out.backward)
+        grads.append([_number(getattr(leaf, "grad", None), "a leaf's .grad") for leaf in leaves])
+    return np.array(data), np.array(grads)
+
+
+def call_value_mlp(answer: Any, case: dict, inputs: tuple[str, ...], wrt: tuple[str, ...],
+                   engine: Any = None) -> tuple:
+    """``answer(sizes[0], sizes[1:])`` is an MLP of the answer's Values; its
+    ``parameters()`` get the case's ``params`` (P,), in their order. Each row of ``x``
+    (N, nin) goes through it as a list of floats; ``backward()`` runs on
+    ``sum(output * grad_out)`` over all rows (``grad_out`` (N, nout)). Returns (the outputs'
+    ``.data`` (N, nout), each parameter's ``.grad`` (P,))."""
+    sizes = [int(s) for s in case["sizes"].tolist()]
+    model = answer(sizes[0], sizes[1:])
+    params = list(model.parameters())
+    if len(params) != len(case["params"]):
+        raise ValueError(f"MLP({sizes[0]}, {sizes[1:]}).parameters() returned {len(params)} "
+                         f"values; that network has {len(case['params'])}: one weight per "
+                         "input and one bias for every neuron")
+    for param, value in zip(params, case["params"].tolist(), strict=True):
+        param.data = value
+    outputs, loss = [], None
+    for row, weights in zip(case["x"].tolist(), case["grad_out"].tolist(), strict=True):
+        out = model(row)
+        out = list(out) if isinstance(out, (list, tuple)) else [out]
+        if len(out) != len(weights):
+            raise ValueError(f"the network returned {len(out)} values for one input; it has "
+                             f"{len(weights)} outputs (return a list, one Value per output)")
+        for value, weight in zip(out, weights, strict=True):
+            loss = value * weight if loss is None else loss + value * weight
+        outputs.append([_number(getattr(v, "data", None), "an output's .data") for v in out])
+    loss.backward()
+    return (np.array(outputs),
+            np.array([_number(getattr(p, "grad", None), "a parameter's .grad") for p in params]))
+
+
+CALLS.update({"value_graph": call_value_graph, "value_mlp": call_value_mlp})

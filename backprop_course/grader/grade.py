@@ -22,7 +22,7 @@ import numpy as np
 from nbformat import NotebookNode
 
 from ..checks import get, seed_label
-from ..checks.exercise import Exercise, Result, ValueExercise
+from ..checks.exercise import Case, Exercise, Result, ValueExercise, VJPExercise
 from ..checks.harness import WireError, decode, encode_case
 from ..checks.kinds import Kind
 from ..checks.variants import course_salt, rng_for, student_id
@@ -35,6 +35,7 @@ from .answers import (
     is_hidden,
     is_test_cell,
 )
+from .evidence import Evidence
 from .sandbox import DEFAULT_LIMITS, GraderFaultError, Limits, Session, isolation
 
 #: How many times an interpreter that fails to start is started again.
@@ -112,6 +113,15 @@ def _decode_outcome(reply: dict) -> dict:
     return {"crashed": "it sent something that is not a result"}
 
 
+def _route(exercise: Exercise) -> dict:
+    """Which answer the runner calls, and how (see :mod:`.runner`)."""
+    names = exercise.answer
+    return {"answer": names if isinstance(names, str) else list(names),
+            "call": getattr(exercise, "call", "vjp"),
+            "inputs": list(getattr(exercise, "inputs", ())),
+            "wrt": list(getattr(exercise, "wrt", ()))}
+
+
 class _Answer:
     """One exercise's answer cell, run in a sandboxed interpreter that is started again
     (and the cell run again) when a case kills it."""
@@ -119,13 +129,8 @@ class _Answer:
     def __init__(self, exercise: Exercise, source: str, numbers: dict, level: str,
                  limits: Limits) -> None:
         self.exercise, self.level, self.limits = exercise, level, limits
-        names = exercise.answer
         self.setup = {"preamble": exercise.sandbox.preamble, "source": source,
-                      "provides": encode_case(numbers),
-                      "answer": names if isinstance(names, str) else list(names),
-                      "call": getattr(exercise, "call", "vjp"),
-                      "inputs": list(getattr(exercise, "inputs", ())),
-                      "wrt": list(getattr(exercise, "wrt", ()))}
+                      "provides": encode_case(numbers), **_route(exercise)}
         self.session: Session | None = None
         self.cell: dict = {}
 
@@ -147,6 +152,12 @@ class _Answer:
         if dead and "defined" not in self.start():
             return self.cell
         return _decode_outcome(self.session.call(values, budget))
+
+    def call_other(self, other: VJPExercise, case: Case) -> dict:
+        """The answer of another exercise whose cell ran here (a layer the network's
+        answer relies on) on one case, by that exercise's convention."""
+        request = {"case": encode_case(case.values), **_route(other)}
+        return _decode_outcome(self.session._exchange(request, self.limits.case_seconds))
 
     def values(self, names: list[str]) -> dict:
         return _decode_outcome(self.session.values(names))
@@ -184,9 +195,10 @@ def _cell_failure(exercise: Exercise, parts: dict[str, bool], outcome: dict) -> 
 
 
 def run_exercise(exercise: Exercise, source: str, parts: dict[str, bool], seeds: Seeds,
-                 level: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, Result]:
+                 level: str, limits: Limits = DEFAULT_LIMITS,
+                 evidence: Evidence | None = None) -> dict[str, Result]:
     """Run one exercise's answer cell on the checks ``parts`` (part -> hidden) and judge
-    them.
+    them. ``evidence``, if given, also gets the answer's probe and worst elements.
 
     Raises
     ------
@@ -204,9 +216,14 @@ def run_exercise(exercise: Exercise, source: str, parts: dict[str, bool], seeds:
         if isinstance(exercise, ValueExercise):
             reply = answer.values(list(parts))
             values = reply.get("values", {})
-            return {part: exercise.judge(part, numbers, {"value": values[part]}
-                                         if part in values else reply, seeds.reveal(hidden))
-                    for part, hidden in parts.items()}
+            judged = {part: exercise.judge(part, numbers, {"value": values[part]}
+                                           if part in values else reply, seeds.reveal(hidden))
+                      for part, hidden in parts.items()}
+            if evidence is not None:
+                evidence.values(exercise, numbers, values, judged, parts)
+            return judged
+        if evidence is not None:  # first: every student's answer probed in the same state
+            evidence.probe(exercise, answer.call)
         large = exercise.large_case(seeds.rng(exercise, "large", True)) \
             if hasattr(exercise, "large_case") else None
         if large is not None:
@@ -219,11 +236,16 @@ def run_exercise(exercise: Exercise, source: str, parts: dict[str, bool], seeds:
             outcomes = []
             for case in cases:
                 outcomes.append(answer.call(case.values, case.budget))
+                if isinstance(exercise, VJPExercise):
+                    exercise.probe_layers(case, outcomes[-1], answer.call_other)
                 if "returned" not in outcomes[-1]:
                     break
             if part == "random" and large is not None and "returned" in outcomes[-1]:
                 cases, outcomes = [*cases, large], [*outcomes, first]
             results[part] = exercise.judge(part, cases, outcomes, seeds.reveal(hidden))
+            if evidence is not None:
+                evidence.check(exercise, part, cases, outcomes, results[part],
+                               seeds.reveal(hidden))
         return results
     finally:
         answer.close()
@@ -246,11 +268,13 @@ def _test_cells(nb: NotebookNode) -> list[tuple[Any, list[CheckCall] | str]]:
 
 def grade_notebook(nb: NotebookNode, seeds: Seeds, level: str, limits: Limits = DEFAULT_LIMITS,
                    refused: str | None = None,
-                   log: Callable[[str], None] | None = None) -> list[CellVerdict]:
+                   log: Callable[[str], None] | None = None,
+                   evidence: Evidence | None = None) -> list[CellVerdict]:
     """Grade every test cell of ``nb`` and write each verdict into its outputs.
 
     ``refused``: the submitted file was not a notebook (``nb`` is a stand-in): every
-    check fails with that reason and nothing runs.
+    check fails with that reason and nothing runs. ``evidence``, if given, collects each
+    check's record and each answer's probe (:mod:`.evidence`).
     """
     cells = _test_cells(nb)
     wanted: dict[str, dict[str, bool]] = {}
@@ -284,11 +308,13 @@ def grade_notebook(nb: NotebookNode, seeds: Seeds, level: str, limits: Limits = 
                     "(copy it from a fresh copy of the assignment) and submit again."))
             else:
                 found = run_exercise(exercise, "\n\n".join(sources.values()), parts, seeds,
-                                     level, limits)
+                                     level, limits, evidence)
         if log is not None:
             passed = sum(r.passed for r in found.values())
             log(f"{exercise_id}: {passed}/{len(found)} checks passed")
         results.update({(exercise_id, part): r for part, r in found.items()})
+    if evidence is not None:
+        evidence.collect(cells, results)
     return _verdicts(cells, results)
 
 

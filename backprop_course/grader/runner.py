@@ -18,6 +18,9 @@ which the grader logs)::
                                          whatever happens is the answer's doing
     runner -> {"defined": true} | {"error": name, "message": str}    the answer cell ran
     grader -> {"case": {name: value}}    runner -> {"returned": [value, ...]} | {"error": ...}
+    grader -> {"case": ..., "answer": ..., "call": ..., "inputs": [...], "wrt": [...]}
+                                         the same for another answer the cells defined (a
+                                         layer of a network), called by its own convention
     grader -> {"values": [name, ...]}    runner -> {"values": {name: value}}
 
 Nothing the runner sends is trusted: a frame is only what the answer returned (the
@@ -109,10 +112,11 @@ def main() -> None:
             write_frame(outbound, {"values": {name: harness.encode(namespace.get(name))
                                               for name in request["values"]}})
             continue
+        route = {key: request.get(key, setup[key]) for key in ("answer", "call", "inputs", "wrt")}
         try:
-            returned = harness.CALLS[setup["call"]](
-                _answer(namespace, setup["answer"]), harness.decode_case(request["case"]),
-                tuple(setup["inputs"]), tuple(setup["wrt"]), engine)
+            returned = harness.CALLS[route["call"]](
+                _answer(namespace, route["answer"]), harness.decode_case(request["case"]),
+                tuple(route["inputs"]), tuple(route["wrt"]), engine)
             reply = {"returned": [harness.encode(value) for value in returned]}
         except BaseException as error:  # noqa: BLE001 - SystemExit included
             reply = _error(error)

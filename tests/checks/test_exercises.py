@@ -807,7 +807,7 @@ def test_numerical_differentiation_misses_the_large_cases_budget(exercise_id, mo
     start = time.perf_counter()
     outcome = exercise.run(CORRECT[exercise_id], large)
     honest = time.perf_counter() - start
-    assert "returned" in outcome and honest < real_budget / 10, (honest, outcome)
+    assert "returned" in outcome and honest < real_budget / 3, (honest, outcome)
     assert exercise.judge("random", [large], [outcome]).passed
 
     # numerical differentiation: right on the small cases, too slow on the large one

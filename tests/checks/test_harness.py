@@ -155,8 +155,8 @@ def test_every_exercises_cases_cross_the_wall_exactly() -> None:
     from test_exercises import CORRECT  # noqa: PLC0415 - the shared correct answers
 
     for exercise_id, exercise in sorted(REGISTRY.items()):
-        if not isinstance(exercise, VJPExercise):
-            continue
+        if exercise_id not in CORRECT or not isinstance(exercise, VJPExercise):
+            continue  # later notebooks test theirs in their own files
         engine = bc if exercise.sandbox.engine else None
         for part in exercise.parts:
             for case in exercise.cases(part, np.random.default_rng(3)):

@@ -83,7 +83,8 @@ def as_called(exercise: VJPExercise, values: dict) -> dict:
     return {n: np.asarray(values[n]) for n in names}
 
 
-@pytest.mark.parametrize("exercise_id", [e for e in ALL if isinstance(REGISTRY[e], VJPExercise)])
+@pytest.mark.parametrize("exercise_id", [e for e in ALL if e in CORRECT  # notebooks 01-07
+                                         and isinstance(REGISTRY[e], VJPExercise)])
 def test_check_runs_the_cases_rng_for_gives(exercise_id, course, capsys) -> None:
     exercise = get(exercise_id)
     for part in ("shape", "given", "random"):
@@ -106,6 +107,8 @@ def test_shape_and_given_share_the_students_cases_and_hidden_parts_do_not() -> N
         exercise = get(exercise_id)
         if isinstance(exercise, ValueExercise):
             assert {seed_label(exercise, p) for p in exercise.parts} == {"provides"}
+            continue
+        if not isinstance(exercise, VJPExercise):
             continue
         assert seed_label(exercise, "shape") == seed_label(exercise, "given") == "given"
         assert seed_label(exercise, "random") == "random"
@@ -145,7 +148,7 @@ def _given(exercise_id: str, student: str, salt: str = SALT) -> list[dict]:
     rng = rng_for(salt, student, exercise_id, seed_label(exercise, exercise.parts[0]))
     if isinstance(exercise, ValueExercise):
         return [exercise.provides(rng)]
-    return [c.values for c in exercise.cases("given", rng)]
+    return [c.values for c in exercise.cases(exercise.parts[0], rng)]
 
 
 def _same(one: list[dict], two: list[dict]) -> bool:
