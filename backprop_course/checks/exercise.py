@@ -208,23 +208,37 @@ BUILTIN_ERRORS = frozenset(name for name, value in vars(builtins).items()
                            if isinstance(value, type) and issubclass(value, BaseException))
 
 
-def _error(result: Result, outcome: dict, signature: str, label: str,
-           hints: dict[str, str], reveal: bool = True) -> Result:
-    """A failure for an outcome in which the answer did not return. With ``reveal=False``
-    the exception's message is not shown: the answer wrote it, and it may hold the
-    hidden case's values or shapes (numpy's shape errors do)."""
+#: Why an answer that misses the large case's budget fails (``{seconds}``: the budget).
+TOO_SLOW = ("on a large input your code took more than {seconds:g} s. A backward pass "
+            "costs about as much as the forward pass (milliseconds here); numerical "
+            "differentiation costs one forward pass per input number, which is not a "
+            "backward pass. Write the gradient formula.")
+
+
+def did_not_finish(result: Result, outcome: dict, label: str,
+                   too_slow: str = TOO_SLOW) -> Result | None:
+    """The failure for an answer that ran out of time or stopped its interpreter (None
+    when it returned or raised)."""
     if "timeout" in outcome:
         if outcome.get("large"):
-            return result.fail(Kind.TOO_SLOW, (
-                f"{label}on a large input your code took more than {outcome['timeout']:g} s. "
-                "A backward pass costs about as much as the forward pass (milliseconds "
-                "here); numerical differentiation costs one forward pass per input number, "
-                "which is not a backward pass. Write the gradient formula."))
+            return result.fail(Kind.TOO_SLOW,
+                               label + too_slow.format(seconds=outcome["timeout"]))
         return result.fail(Kind.TIMEOUT, f"{label}your code ran longer than "
                                           f"{outcome['timeout']:g} s (an endless loop?).")
     if "crashed" in outcome:
         return result.fail(Kind.CRASHED, f"{label}your code stopped the interpreter: "
                                           f"{outcome['crashed']}.")
+    return None
+
+
+def _error(result: Result, outcome: dict, signature: str, label: str,
+           hints: dict[str, str], reveal: bool = True) -> Result:
+    """A failure for an outcome in which the answer did not return. With ``reveal=False``
+    the exception's message is not shown: the answer wrote it, and it may hold the
+    hidden case's values or shapes (numpy's shape errors do)."""
+    unfinished = did_not_finish(result, outcome, label)
+    if unfinished is not None:
+        return unfinished
     name, message = str(outcome["error"])[:100], str(outcome.get("message", ""))[:2000]
     if name == "NotImplementedError":
         return result.fail(Kind.NOT_IMPLEMENTED,

@@ -156,8 +156,7 @@ class _Answer:
     def call_other(self, other: VJPExercise, case: Case) -> dict:
         """The answer of another exercise whose cell ran here (a layer the network's
         answer relies on) on one case, by that exercise's convention."""
-        request = {"case": encode_case(case.values), **_route(other)}
-        return _decode_outcome(self.session._exchange(request, self.limits.case_seconds))
+        return _decode_outcome(self.session.call(case.values, route=_route(other)))
 
     def values(self, names: list[str]) -> dict:
         return _decode_outcome(self.session.values(names))

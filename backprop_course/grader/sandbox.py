@@ -297,11 +297,13 @@ class Session:
             raise GraderFaultError(f"the answer's interpreter did not start: {self._stderr()}")
         return self._exchange(None, self.limits.cell_seconds)
 
-    def call(self, case: dict[str, Any], budget: float | None = None) -> dict:
+    def call(self, case: dict[str, Any], budget: float | None = None,
+             route: dict | None = None) -> dict:
         """The answer on one case: ``{"returned": [...]}``, ``{"error": ...}``,
         ``{"timeout": s}`` (``"large": True`` for a case with a budget) or
-        ``{"crashed": why}``."""
-        outcome = self._exchange({"case": harness.encode_case(case)},
+        ``{"crashed": why}``. ``route`` calls another name the cell defined, by another
+        convention (``answer``, ``call``, ``inputs``, ``wrt``; see :mod:`.runner`)."""
+        outcome = self._exchange({"case": harness.encode_case(case), **(route or {})},
                                  budget or self.limits.case_seconds)
         if "timeout" in outcome and budget is not None:
             outcome["large"] = True

@@ -781,7 +781,8 @@ def finite_differences(exercise: VJPExercise, give_up_after: float, progress: di
             x = np.array(values[name], dtype=np.float64)
             for done, index in enumerate(np.ndindex(x.shape)):
                 if time.perf_counter() - start > give_up_after:  # late: the rest stays 0
-                    progress.update(done=done, size=x.size, seconds=time.perf_counter() - start)
+                    size = sum(np.size(values[n]) for n in exercise.wrt)  # every number
+                    progress.update(done=done, size=size, seconds=time.perf_counter() - start)
                     return tuple(grads) if len(grads) > 1 else grads[0]
                 old = x[index]
                 x[index] = old + 1e-5

@@ -127,9 +127,9 @@ def _sq_random(rng: np.random.Generator) -> dict:
 
 
 def _sq_large(rng: np.random.Generator) -> dict:
-    """D = 300,000 weights: a backward pass is one product, finite differences need
-    600,000 forward passes of 300,000 multiplications each."""
-    d = 300_000
+    """D = 1,000,000 weights: a backward pass is one product, finite differences need
+    2,000,000 forward passes of 1,000,000 multiplications each."""
+    d = 1_000_000
     return {"w": rng.standard_normal(d) / np.sqrt(d), "x": rng.standard_normal(d),
             "y": float(rng.standard_normal()), "grad_out": float(rng.standard_normal())}
 

@@ -79,9 +79,9 @@ def _mlp_random(rng: np.random.Generator) -> dict:
 
 
 def _mlp_large(rng: np.random.Generator) -> dict:
-    """128 examples through 256 -> 256 -> 10: 68,000 parameters, so finite differences
-    need 136,000 forward passes."""
-    return _mlp_case(rng, 128, 256, 256, 10, 0.01)
+    """128 examples through 256 -> 384 -> 10: 103,000 parameters, so finite differences
+    need 206,000 forward passes."""
+    return _mlp_case(rng, 128, 256, 384, 10, 0.01)
 
 
 def _mlp_mistakes(case: dict) -> list[Mistake]:
@@ -147,8 +147,8 @@ def _two_layer_random(rng: np.random.Generator) -> dict:
 
 
 def _two_layer_large(rng: np.random.Generator) -> dict:
-    """128 examples, 256 inputs, 256 hidden units, 8 outputs."""
-    return _two_layer_case(rng, 128, 256, 256, 8)
+    """128 examples, 256 inputs, 384 hidden units, 8 outputs: 101,000 weights."""
+    return _two_layer_case(rng, 128, 256, 384, 8)
 
 
 def _two_layer_mistakes(case: dict) -> list[Mistake]:

@@ -34,6 +34,7 @@ from ..exercise import (
     Result,
     Sandbox,
     TrainingExercise,
+    did_not_finish,
     register,
 )
 from ..harness import CALLS, VALUE_OPS
@@ -673,21 +674,19 @@ def run_answer(call: str, answer: Any, case: Case) -> dict:
     return {"returned": returned}
 
 
+#: Why an engine that misses the large graph's budget fails.
+TOO_SLOW_GRAPH = ("your code took more than {seconds:g} s on a graph of thousands of "
+                  "operations. backward() should cost about as much as building the graph: "
+                  "one topological sort (a set of visited nodes, not a list) and one pass; "
+                  "numerical differentiation needs a forward pass per leaf.")
+
+
 def _not_run(result: Result, outcome: dict, label: str, reveal: bool,
              signature: str) -> Result:
     """A failure for an outcome in which the answer did not return."""
-    if "timeout" in outcome:
-        if outcome.get("large"):
-            return result.fail(Kind.TOO_SLOW, (
-                f"{label}your code took more than {outcome['timeout']:g} s on a graph of "
-                "thousands of operations. backward() should cost about as much as building "
-                "the graph: one topological sort (a set of visited nodes, not a list) and "
-                "one pass; numerical differentiation needs a forward pass per leaf."))
-        return result.fail(Kind.TIMEOUT, f"{label}your code ran longer than "
-                                          f"{outcome['timeout']:g} s (an endless loop?).")
-    if "crashed" in outcome:
-        return result.fail(Kind.CRASHED, f"{label}your code stopped the interpreter: "
-                                          f"{outcome['crashed']}.")
+    unfinished = did_not_finish(result, outcome, label, TOO_SLOW_GRAPH)
+    if unfinished is not None:
+        return unfinished
     name, message = str(outcome.get("error"))[:100], str(outcome.get("message", ""))[:2000]
     harness = name != "ValueOpError"  # the harness's own words, not the answer's
     if not harness and message.count("|") >= 2:
