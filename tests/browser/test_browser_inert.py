@@ -4,7 +4,8 @@ Builds throw-away nbgrader courses (one assignment, one solution cell, one test 
 through nbgrader's Python API, submits a notebook that carries a payload in every
 carrier (raw HTML in markdown, a ``javascript:`` link, an ``<iframe srcdoc>``, an SVG
 attachment, ``text/html``, ``application/javascript``, ``image/svg+xml`` and
-``text/markdown`` outputs made while autograding, and stored outputs), autogrades it and
+``text/markdown`` outputs made while autograding, an image whose width nbconvert prints
+unquoted into its tag, and stored outputs), autogrades it and
 generates feedback, then opens in headless chromium the feedback file and formgrader's
 page for the submission, served by ``jupyter server`` and by ``jupyter lab``.
 
@@ -87,6 +88,7 @@ display(HTML({out_html_onerror!r}))
 display(Javascript({out_javascript!r}))
 display(SVG({out_svg!r}))
 display(Markdown({out_markdown!r}))
+display({{"image/png": "AAAA"}}, raw=True, metadata={{"image/png": {{"width": {out_png_width!r}}}}})
 """
 
 
@@ -147,7 +149,8 @@ def submission(release: Path, beacon: str) -> nbformat.NotebookNode:
     nb.cells[1].source = "def double(x):\n    return 2 * x"
     payloads = {name: js(name, beacon) for name in (
         *MD_CARRIERS, "out_html_script", "out_html_onerror", "out_javascript", "out_svg",
-        "out_markdown", "stored_html_script", "stored_html_onerror", "stored_javascript")}
+        "out_markdown", "out_png_width", "stored_html_script", "stored_html_onerror",
+        "stored_javascript")}
     for name, text in MD_CARRIERS.items():
         cell = new_markdown_cell(text.format(js=payloads[name]))
         if name == "md_svg_attachment":
@@ -159,7 +162,8 @@ def submission(release: Path, beacon: str) -> nbformat.NotebookNode:
         out_html_onerror=f'<img src="x" onerror="{payloads["out_html_onerror"]}">',
         out_javascript=payloads["out_javascript"],
         out_svg=SVG.format(js=payloads["out_svg"]),
-        out_markdown=f'<img src="x" onerror="{payloads["out_markdown"]}">'))
+        out_markdown=f'<img src="x" onerror="{payloads["out_markdown"]}">',
+        out_png_width=f"1 onerror={payloads['out_png_width']}"))
     show.outputs = [
         new_output("display_data", data={
             "text/html": f"<script>{payloads['stored_html_script']}</script>"}),

@@ -84,6 +84,11 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def image_output(metadata: dict[str, Any]) -> nbformat.NotebookNode:
+    return new_code_cell("show()", execution_count=1, outputs=[new_output(
+        "display_data", data={"image/png": b64("png")}, metadata=metadata)])
+
+
 # name -> (cell, whether stock nbconvert renders it live in some template)
 CARRIERS: dict[str, tuple[nbformat.NotebookNode, bool]] = {
     "md_script": (markdown(f"Hi <script>{JS}</script>"), True),
@@ -114,6 +119,15 @@ CARRIERS: dict[str, tuple[nbformat.NotebookNode, bool]] = {
     "out_latex": (outputs({"text/latex": f"$x$ <img src=x onerror={JS}>"}), False),
     "out_widget_view": (outputs({"application/vnd.jupyter.widget-view+json": {
         "model_id": MARK, "version_major": 2, "version_minor": 0}}), False),
+    # nbconvert prints an image's size unquoted, and its "filenames" as the src
+    "out_png_width": (image_output({"image/png": {"width": f"1 onerror={JS}"}}), True),
+    "out_png_height_top": (image_output({"height": f"1 onload={JS}"}), True),
+    "out_png_filenames": (image_output({"filenames": {"image/png": f"javascript:{JS}"}}),
+                          True),
+    # formgrader and the feedback page print a grade_id unescaped into attributes
+    "nbgrader_grade_id": (new_markdown_cell("answer", metadata={"nbgrader": {
+        "grade": False, "solution": True, "locked": False, "schema_version": 3,
+        "grade_id": f'x"><img src=x onerror={JS}>'}}), True),
 }
 
 
@@ -283,10 +297,15 @@ def test_nbgrader_metadata_and_safe_outputs_survive() -> None:
                          outputs=[new_output("stream", name="stderr", text="<b>warn</b>"),
                                   new_output("execute_result", execution_count=3, data={
                                       "text/plain": "1.5", "image/png": png,
-                                      "application/json": {"a": [1]}}),
+                                      "application/json": {"a": [1]}}, metadata={
+                                      "image/png": {"width": 640, "height": 480,
+                                                    "needs_background": "light"}}),
                                   new_output("error", ename="E", evalue="<i>", traceback=["t"])])
     nb = notebook(cell)
     assert inert(nb) == nb
+    sized = image_output({"image/png": {"width": "640", "height": 480.5, "alt": "a"},
+                          "filenames": {"image/png": "x.png"}, "width": 3})
+    assert inert(notebook(sized)).cells[0].outputs[0].metadata == {"image/png": {"width": 640}}
 
 
 def test_harmless_markdown_is_kept_and_renders(exporters: dict[str, HTMLExporter]) -> None:
@@ -404,10 +423,17 @@ mimes = st.sampled_from(["text/html", "text/markdown", "text/latex", "text/plain
                          "application/javascript", "image/svg+xml", "image/png",
                          "application/vnd.jupyter.widget-view+json", "application/json"])
 bundles = st.dictionaries(mimes, texts | json_values, max_size=4)
+image_fields = st.dictionaries(st.sampled_from(["width", "height", "needs_background", "alt",
+                                                "unconfined"]),
+                               texts | st.integers() | json_values, max_size=3)
+output_metadata = st.dictionaries(
+    st.sampled_from(["image/png", "image/jpeg", "filenames", "width", "height"]),
+    image_fields | texts, max_size=3)
 output_dicts = st.fixed_dictionaries(
     {"output_type": st.sampled_from(["display_data", "execute_result", "stream", "error",
                                      "other"])},
-    optional={"data": bundles, "metadata": json_values, "text": texts | json_values,
+    optional={"data": bundles, "metadata": json_values | output_metadata,
+              "text": texts | json_values,
               "name": texts, "traceback": json_values, "execution_count": json_values})
 cell_dicts = st.fixed_dictionaries(
     {"cell_type": st.sampled_from(["markdown", "code", "raw", "other"])},

@@ -21,10 +21,14 @@ shows student content as text or as sanitized markup:
 * outputs of any other type but plain text, JSON and PNG/JPEG/GIF images (JavaScript,
   SVG, widget views, ``application/vnd.*``) are dropped, and a plain-text note says so
   where nothing but plain text is left to show;
+* an output's metadata keeps only an image's whole-number ``width`` and ``height`` and its
+  ``needs_background``: nbconvert prints the size unquoted into the ``<img>`` tag (a width
+  of ``1 onerror=...`` is an event handler) and ``filenames`` as its ``src``;
 * cell attachments keep only base64 PNG/JPEG/GIF images; cell metadata ``jupyter`` and
   notebook metadata ``widgets`` (widget state, rendered by the widget manager) are
-  dropped; fields templates read are coerced to the types they expect, and a cell of
-  an unknown type becomes a sanitized raw cell.
+  dropped, and so is ``nbgrader`` metadata whose ``grade_id`` nbgrader would refuse
+  (formgrader prints it unescaped into attributes); fields templates read are coerced
+  to the types they expect, and a cell of an unknown type becomes a sanitized raw cell.
 
 The pass is idempotent and never raises: a cell it cannot clean is replaced by a note.
 :func:`configure_inert_pages` turns sanitizing on in the exporters as well.
@@ -60,6 +64,8 @@ UNCLEANABLE = "[The grader removed this cell: it could not be shown safely.]"
 BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # nbformat's schema: renderers refuse others
+GRADE_ID = re.compile(r"[a-zA-Z0-9_-]+")  # nbgrader's rule; its templates print it unescaped
+IMAGE_SIZE = re.compile(r"[0-9]{1,5}")
 
 
 def _cleaner() -> nh3.Cleaner:
@@ -260,15 +266,31 @@ def inert_outputs(outputs: Any) -> list[dict[str, Any]]:
                          if isinstance(traceback, list) else []})
             continue
         data, dropped = _inert_data(output.get("data"))
-        metadata = output.get("metadata")
         clean = {"output_type": kind, "data": data,
-                 "metadata": dict(metadata) if isinstance(metadata, Mapping) else {}}
+                 "metadata": _image_metadata(output.get("metadata"), data)}
         if kind == "execute_result":
             clean["execution_count"] = _count(output.get("execution_count"))
         kept.append(clean)
         if dropped and not data.keys() - {"text/plain"}:  # nothing left to see but a repr
             kept.append({"output_type": "display_data", "metadata": {}, "data": {
                 "text/plain": REMOVED.format(", ".join(dropped))}})
+    return kept
+
+
+def _image_metadata(metadata: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What templates may read of an output's ``metadata``: per image type of ``data``, a
+    whole-number ``width`` and ``height`` and a ``needs_background`` of light or dark."""
+    kept: dict[str, Any] = {}
+    for kind in sorted(IMAGE_TYPES & data.keys()):
+        fields = metadata.get(kind) if isinstance(metadata, Mapping) else None
+        fields = fields if isinstance(fields, Mapping) else {}
+        image = {key: int(_text(fields[key])) for key in ("width", "height")
+                 if not isinstance(fields.get(key), bool)
+                 and IMAGE_SIZE.fullmatch(_text(fields.get(key)))}
+        if fields.get("needs_background") in ("light", "dark"):
+            image["needs_background"] = fields["needs_background"]
+        if image:
+            kept[kind] = image
     return kept
 
 
@@ -294,6 +316,11 @@ def inert_cell(cell: Mapping[str, Any]) -> dict[str, Any]:
     cell_id = _text(cell.get("id"))
     clean: dict[str, Any] = {"id": cell_id} if CELL_ID.fullmatch(cell_id) else {}
     clean["metadata"] = _metadata(cell.get("metadata"), DROPPED_CELL_METADATA)
+    nbgrader = clean["metadata"].get("nbgrader")
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, Mapping) else None
+    if "nbgrader" in clean["metadata"] and not (
+            isinstance(grade_id, str) and GRADE_ID.fullmatch(grade_id)):
+        del clean["metadata"]["nbgrader"]
     source = _text(cell.get("source"))
     if kind == "code":
         clean.update(cell_type=kind, source=source,

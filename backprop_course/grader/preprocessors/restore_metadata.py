@@ -10,8 +10,10 @@ point, but the student gets no grade at all, or nobody does.
 
 :class:`RestoreMetadata` runs before ``OverwriteCells``: every cell whose ``grade_id``
 is a cell of the assignment gets that cell's ``grade``, ``solution``, ``task`` flags,
-points and schema version back; any other nbgrader metadata is dropped (the cell is an
-ordinary cell, and a deleted test cell comes back through ``add_missing_cells``).
+points and schema version back, and keeps only the fields of nbgrader's schema (a
+``comment`` or ``score`` of the student's own never reaches a page); any other nbgrader
+metadata is dropped (the cell is an ordinary cell, and a deleted test cell comes back
+through ``add_missing_cells``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import NbGraderPreprocessor
+
+#: the fields of nbgrader's cell metadata (schema version 3)
+SCHEMA_FIELDS = ("grade", "grade_id", "locked", "points", "schema_version", "solution",
+                 "task", "checksum", "cell_type")
 
 
 class RestoreMetadata(NbGraderPreprocessor):
@@ -55,5 +61,7 @@ class RestoreMetadata(NbGraderPreprocessor):
             changed = {k: (meta.get(k), v) for k, v in restored.items() if meta.get(k) != v}
             if changed:
                 self.log.warning("cell %s: restoring nbgrader metadata %s", grade_id, changed)
+            for key in set(meta) - set(SCHEMA_FIELDS):
+                del meta[key]
             meta.update(restored)
         return nb, resources
