@@ -8,6 +8,7 @@ from ...numerics import stable_sigmoid
 from ..diagnose import Mistake
 from ..exercise import VJPExercise, large_elementwise, random_shape, register, small_ints
 from ..kinds import Kind
+from ..references import torch_elementwise
 
 NOTEBOOK = "02_sigmoid_neuron"
 
@@ -94,11 +95,6 @@ def _sigmoid_mistakes(case: dict) -> list[Mistake]:
                     (g * x * (1 - x),))]
 
 
-def _torch_sigmoid(x):
-    import torch
-
-    return torch.sigmoid(x)
-
 
 register(VJPExercise(
     id="sigmoid_backward",
@@ -109,7 +105,7 @@ register(VJPExercise(
     inputs=("x",),
     wrt=("x",),
     forward=stable_sigmoid,
-    torch_forward=_torch_sigmoid,
+    torch_forward=torch_elementwise("sigmoid"),
     given=_sigmoid_given,
     random=_sigmoid_random,
     edge=_sigmoid_edge,

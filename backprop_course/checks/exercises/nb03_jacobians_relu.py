@@ -7,6 +7,7 @@ import numpy as np
 from ..diagnose import Mistake
 from ..exercise import VJPExercise, large_elementwise, random_shape, register, small_ints
 from ..kinds import Kind
+from ..references import torch_elementwise
 
 NOTEBOOK = "03_jacobians_relu"
 
@@ -42,11 +43,6 @@ def _relu_mistakes(case: dict) -> list[Mistake]:
                     (np.maximum(g, 0),))]
 
 
-def _torch_relu(x):
-    import torch
-
-    return torch.relu(x)
-
 
 register(VJPExercise(
     id="relu_backward",
@@ -57,7 +53,7 @@ register(VJPExercise(
     inputs=("x",),
     wrt=("x",),
     forward=lambda x: np.maximum(x, 0),
-    torch_forward=_torch_relu,
+    torch_forward=torch_elementwise("relu"),
     given=_relu_given,
     random=_relu_random,
     edge=_relu_edge,
@@ -95,11 +91,6 @@ def _tanh_mistakes(case: dict) -> list[Mistake]:
                     "is 1 - tanh(x)**2", (g * t**2,))]
 
 
-def _torch_tanh(x):
-    import torch
-
-    return torch.tanh(x)
-
 
 register(VJPExercise(
     id="tanh_backward",
@@ -110,7 +101,7 @@ register(VJPExercise(
     inputs=("x",),
     wrt=("x",),
     forward=lambda x: np.tanh(x),
-    torch_forward=_torch_tanh,
+    torch_forward=torch_elementwise("tanh"),
     given=_tanh_given,
     random=_tanh_random,
     edge=_tanh_edge,

@@ -8,6 +8,7 @@ from ...numerics import log_softmax
 from ..diagnose import Mistake
 from ..exercise import VJPExercise, register, small_ints
 from ..kinds import Kind
+from ..references import one_hot, torch_cross_entropy
 
 NOTEBOOK = "05_softmax_cross_entropy"
 
@@ -15,9 +16,6 @@ NOTEBOOK = "05_softmax_cross_entropy"
 OVERFLOW = ("np.exp overflows to inf above about 709, and inf / inf is NaN: subtract each "
             "row's max before exp, softmax(s) = softmax(s - s.max(axis=-1, keepdims=True))")
 
-
-def _one_hot(target: np.ndarray, classes: int) -> np.ndarray:
-    return np.eye(classes)[np.asarray(target).reshape(-1)]
 
 
 def _huge_logits(rng: np.random.Generator, n: int, c: int) -> np.ndarray:
@@ -36,11 +34,6 @@ def ce_forward(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
     n = logp.shape[0]
     return -logp[np.arange(n), np.asarray(target).reshape(-1)].mean()
 
-
-def _torch_ce(logits, target):
-    import torch
-
-    return torch.nn.functional.cross_entropy(logits, target.long())
 
 
 def _ce_given(rng: np.random.Generator) -> list[dict]:
@@ -79,7 +72,7 @@ def _ce_mistakes(case: dict) -> list[Mistake]:
                      "targets y: dL/ds = (p - y) / N", (p / n * g,))]
     if c != n:
         found.append(Mistake(Kind.WRONG_COUNT_DIVISOR, "you divided by the number of classes "
-                             "C instead of the batch size N", ((p - _one_hot(target, c)) / c * g,)))
+                             "C instead of the batch size N", ((p - one_hot(target, c)) / c * g,)))
     return found
 
 
@@ -92,7 +85,7 @@ register(VJPExercise(
     inputs=("logits", "target"),
     wrt=("logits",),
     forward=ce_forward,
-    torch_forward=_torch_ce,
+    torch_forward=lambda logits, target: torch_cross_entropy(logits, target),
     given=_ce_given,
     random=_ce_random,
     edge=_ce_edge,

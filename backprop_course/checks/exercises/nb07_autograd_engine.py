@@ -18,6 +18,7 @@ from ..diagnose import Mistake
 from ..exercise import Sandbox, VJPExercise, large_elementwise, random_shape, register, small_ints
 from ..harness import call_engine_backward, engine_graph
 from ..kinds import Kind
+from ..references import torch_elementwise
 
 NOTEBOOK = "07_autograd_engine"
 NO_LOOP = ("the engine's own backward loop does not exist here (there is no "
@@ -184,9 +185,6 @@ def _tanh_edge(rng: np.random.Generator) -> list[dict]:
     return [{"x": [-huge, -far, 0.0, far, huge], "grad_out": small_ints(rng, 5)}]
 
 
-def _torch_tanh(x):
-    return x.tanh()
-
 
 register(VJPExercise(
     id="tanh_function",
@@ -197,7 +195,7 @@ register(VJPExercise(
     inputs=("x",),
     wrt=("x",),
     forward=lambda x: np.tanh(x),
-    torch_forward=_torch_tanh,
+    torch_forward=torch_elementwise("tanh"),
     given=_tanh_given,
     random=_tanh_random,
     edge=_tanh_edge,

@@ -24,6 +24,7 @@ from ..exercise import (
     small_ints,
 )
 from ..kinds import Kind
+from ..references import one_hot, torch_cross_entropy, torch_elementwise
 from .nb05_softmax_cross_entropy import OVERFLOW, ce_forward
 from .nb06_mlp_backprop import mlp_forward, mlp_gradients
 
@@ -151,11 +152,6 @@ def _relu_mistakes(case: dict) -> list[Mistake]:
                     (g * np.maximum(x, 0),))]
 
 
-def _torch_relu(x):
-    import torch
-
-    return torch.relu(x)
-
 
 register(VJPExercise(
     id="relu_layer",
@@ -166,7 +162,7 @@ register(VJPExercise(
     inputs=("x",),
     wrt=("x",),
     forward=lambda x: np.maximum(x, 0),
-    torch_forward=_torch_relu,
+    torch_forward=torch_elementwise("relu"),
     given=_relu_given,
     random=_relu_random,
     edge=_relu_edge,
@@ -207,11 +203,6 @@ def _sigmoid_mistakes(case: dict) -> list[Mistake]:
                     "pass", (g * x * (1 - x),))]
 
 
-def _torch_sigmoid(x):
-    import torch
-
-    return torch.sigmoid(x)
-
 
 register(VJPExercise(
     id="sigmoid_layer",
@@ -222,7 +213,7 @@ register(VJPExercise(
     inputs=("x",),
     wrt=("x",),
     forward=stable_sigmoid,
-    torch_forward=_torch_sigmoid,
+    torch_forward=torch_elementwise("sigmoid"),
     given=_sigmoid_given,
     random=_sigmoid_random,
     edge=_sigmoid_edge,
@@ -237,14 +228,6 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(np.asarray(scores, dtype=np.float64)))
 
 
-def _one_hot(y: np.ndarray, classes: int) -> np.ndarray:
-    return np.eye(classes)[np.asarray(y).reshape(-1)]
-
-
-def _torch_ce(scores, y):
-    import torch
-
-    return torch.nn.functional.cross_entropy(scores, y.long())
 
 
 def _ce_given(rng: np.random.Generator) -> list[dict]:
@@ -280,7 +263,7 @@ def _ce_mistakes(case: dict) -> list[Mistake]:
                      "labels Y: dscores = (P - Y) / N", (p / n,))]
     if c != n:
         found.append(Mistake(Kind.WRONG_COUNT_DIVISOR, "you divided by the number of classes "
-                             "C instead of the batch size N", ((p - _one_hot(y, c)) / c,)))
+                             "C instead of the batch size N", ((p - one_hot(y, c)) / c,)))
     return found
 
 
@@ -293,7 +276,7 @@ register(VJPExercise(
     inputs=("scores", "y"),
     wrt=("scores",),
     forward=lambda scores, y: ce_forward(scores, y),
-    torch_forward=_torch_ce,
+    torch_forward=lambda scores, y: torch_cross_entropy(scores, y),
     given=_ce_given,
     random=_ce_random,
     edge=_ce_edge,
@@ -369,7 +352,7 @@ def _net_layers(case: dict) -> list[Layer]:
     h = x @ w1 + b1
     a = np.maximum(h, 0)
     scores = a @ w2 + b2
-    dscores = (_softmax(scores) - _one_hot(y, scores.shape[1])) / x.shape[0]
+    dscores = (_softmax(scores) - one_hot(y, scores.shape[1])) / x.shape[0]
     da = dscores @ w2.T
     return [
         Layer("softmax_cross_entropy_layer", "the loss layer, L = softmax cross-entropy(s, y)",
