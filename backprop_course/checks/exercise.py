@@ -611,13 +611,16 @@ class ValueExercise(Exercise):
 
 @dataclass
 class TrainingExercise(Exercise):
-    """The student's own code trains a model: graded on the test accuracy it reaches
-    within ``budget`` seconds.
+    """The student's own code trains a model: graded on the test accuracy that the
+    parameters it returns reach within ``budget`` seconds, predicted by the grader.
 
-    ``data(rng)`` returns the case (``X_train``, ``y_train``, ``X_test``: what the answer
-    gets) and the test labels (which only the grader sees). The answer is called
-    ``answer(X_train, y_train, X_test)`` and returns a predicted label per test row; it
-    passes at ``threshold`` accuracy or more.
+    ``data(rng)`` returns the data (``X_train``, ``y_train`` and ``X_test``) and the test
+    labels. The answer is called ``answer(X_train, y_train)`` and returns the trained
+    parameters named by ``wrt``; it never sees the test set. ``predict(params, X_test)``
+    is the grader's own forward pass of the required network: it returns one label per
+    test row, or raises ``ValueError`` saying what is wrong with the parameters. So only
+    a network of that shape counts, not a classifier of another kind (nearest
+    neighbours, say) nor predictions. It passes at ``threshold`` accuracy or more.
     """
 
     id: str
@@ -626,23 +629,26 @@ class TrainingExercise(Exercise):
     answer: str
     signature: str
     data: Callable[[np.random.Generator], tuple[dict, np.ndarray]]
+    predict: Callable[[tuple[np.ndarray, ...], np.ndarray], np.ndarray]
     threshold: float
+    wrt: tuple[str, ...]
     budget: float = 120.0
     sandbox: Sandbox = NUMPY
     requires: tuple[str, ...] = ()
     call: str = "train"
-    inputs: tuple[str, ...] = ("X_train", "y_train", "X_test")
-    wrt: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ("X_train", "y_train")
 
     @property
     def parts(self) -> tuple[str, ...]:
         return ("accuracy",)
 
     def cases(self, part: str, rng: np.random.Generator) -> list[Case]:
-        """One training run on data drawn from ``rng``."""
+        """One training run on data drawn from ``rng``; the test set stays here."""
         self.check_part(part)
         values, labels = self.data(rng)
-        return [Case(values, budget=self.budget, expected=np.asarray(labels))]
+        given = {name: values[name] for name in self.inputs}
+        return [Case(given, budget=self.budget,
+                     expected=(np.asarray(values["X_test"]), np.asarray(labels)))]
 
     def run_in_kernel(self, answer: Any, part: str, rng: np.random.Generator) -> Result:
         """Train and judge in the student's kernel (with the same time budget)."""
@@ -660,29 +666,31 @@ class TrainingExercise(Exercise):
 
     def judge(self, part: str, cases: list[Case], outcomes: list[dict],
               reveal: bool = True) -> Result:
-        """Pass if the predictions reach ``threshold`` accuracy on the test labels."""
+        """Pass if the returned parameters classify the test set well enough."""
         self.check_part(part)
         result = Result(self.id, part)
         (case,), outcome = cases, (outcomes or [{"error": "Error", "message": "not run"}])[0]
         if "timeout" in outcome:
-            return result.fail(Kind.TIMEOUT, f"training and predicting took more than "
-                                             f"{self.budget:g} s: make it faster (fewer "
-                                             "steps, smaller batches, vectorized code).")
+            return result.fail(Kind.TIMEOUT, f"training took more than {self.budget:g} s: "
+                                             "make it faster (fewer steps, smaller batches, "
+                                             "vectorized code).")
         if "returned" not in outcome:
             return _error(result, outcome, self.signature, "", {}, reveal)
-        labels = case.expected
+        x_test, labels = case.expected
         try:
-            predicted = as_float_array(outcome["returned"][0]).reshape(-1)
-        except (TypeError, ValueError):
-            return result.fail(Kind.TYPE, "return one predicted label per test row (an "
-                                          "array of integers).")
-        if predicted.shape != labels.shape:
-            return result.fail(Kind.SHAPE, f"return one predicted label per test row: "
-                                           f"{labels.size} of them, got {predicted.size}.")
+            params = tuple(as_float_array(value) for value in outcome["returned"])
+            if not all(np.all(np.isfinite(p)) for p in params):
+                return result.fail(Kind.NAN, "the trained parameters contain NaN or inf: "
+                                             "training diverged (a smaller step size?).")
+            predicted = np.asarray(self.predict(params, x_test)).reshape(-1)
+        except (TypeError, ValueError) as error:
+            return result.fail(Kind.SHAPE, f"the grader could not use what {self.answer} "
+                                           f"returned as the trained network: {error}")
         accuracy = float(np.mean(predicted == labels))
         message = f"test accuracy {accuracy:.1%} (at least {self.threshold:.0%} passes)"
         if accuracy < self.threshold:
-            return result.fail(Kind.VALUES, message + ".")
+            return result.fail(Kind.VALUES, f"{message}; the grader reads what you return "
+                                            f"as {self.signature}.")
         result.messages.append(message + ".")
         return result
 

@@ -278,9 +278,15 @@ def call_loss(answer: Callable, case: dict, inputs: tuple[str, ...], wrt: tuple[
 
 def call_train(answer: Callable, case: dict, inputs: tuple[str, ...], wrt: tuple[str, ...],
                engine: Any = None) -> tuple:
-    """``answer(*inputs)`` trains a model on the training data it is given and returns
-    its predictions for the test inputs: ``(predicted labels,)``."""
-    return (answer(*_copies(case, inputs)),)
+    """``answer(*inputs)`` trains a network on the training data and returns its
+    parameters, one value per name of ``wrt``; a returned object with ``parameters()``
+    (an MLP of Values) gives each parameter's ``.data``, in that order. The grader
+    predicts with them itself."""
+    returned = answer(*_copies(case, inputs))
+    if hasattr(returned, "parameters"):
+        returned = np.array([_number(getattr(p, "data", None), "a parameter's .data")
+                             for p in returned.parameters()])
+    return _as_tuple(returned, wrt)
 
 
 CALLS: dict[str, Callable[..., tuple]] = {

@@ -32,6 +32,7 @@ from backprop_course.checks.exercises.nb09_engine_from_scratch import (
     OPS,
     Way,
     moons,
+    predict_moons,
     run_program,
     torch_reference,
 )
@@ -283,11 +284,44 @@ def test_the_reference_training_reaches_90_percent_on_every_draw_tried() -> None
     for seed in range(4):
         (case,) = exercise.cases("accuracy", np.random.default_rng(seed))
         start = time.perf_counter()
-        predicted = SOLUTION["train_and_predict"](**case.values)
+        returned = CALLS["train"](SOLUTION["train"], case.values, exercise.inputs, exercise.wrt)
         seconds = time.perf_counter() - start
-        result = exercise.judge("accuracy", [case], [{"returned": (predicted,)}])
-        assert result.passed and np.mean(predicted == case.expected) >= 0.93, result.report()
+        result = exercise.judge("accuracy", [case], [{"returned": returned}])
+        x_test, labels = case.expected
+        accuracy = np.mean(predict_moons(returned, x_test) == labels)
+        assert result.passed and accuracy >= 0.93, result.report()
         assert seconds < exercise.budget / 5
+
+
+def test_the_training_check_never_shows_the_test_points_and_predicts_itself() -> None:
+    """The answer gets X_train and y_train only; what it returns is read as the parameters
+    of MLP(2, [H, 1]) and classified by the grader's forward pass: a nearest-neighbour
+    classifier, predictions, or a network of another shape cannot pass."""
+    exercise = get("value_training")
+    (case,) = exercise.cases("accuracy", np.random.default_rng(0))
+    assert set(case.values) == {"X_train", "y_train"}
+    x_test, labels = case.expected
+    assert x_test.shape == (200, 2) and labels.shape == (200,)
+
+    def judged(returned: tuple) -> Result:
+        return exercise.judge("accuracy", [case], [{"returned": returned}])
+
+    predictions = judged((labels.astype(float),))  # the right labels, returned as if params
+    assert not predictions.passed and predictions.kinds == [Kind.SHAPE], predictions.report()
+    assert "4H + 1" in predictions.report()
+    wide = judged((np.zeros(4 * 33 + 1),))
+    assert not wide.passed and wide.kinds == [Kind.SHAPE]
+    assert not judged((np.full(4 * 12 + 1, np.nan),)).passed
+    untrained = judged((np.random.default_rng(1).normal(0, 1, 4 * 12 + 1),))
+    assert not untrained.passed and untrained.kinds == [Kind.VALUES], untrained.report()
+
+    class Knn:  # what a shortcut would return: no parameters() of a network
+        def __call__(self, x):
+            return [0.0]
+
+    knn = judged(CALLS["train"](lambda x, y: Knn(), case.values, exercise.inputs,
+                                exercise.wrt))
+    assert not knn.passed and knn.kinds == [Kind.SHAPE], knn.report()
 
 
 def test_every_student_gets_programs_and_moons_of_their_own() -> None:
@@ -416,9 +450,9 @@ WRONG = {
                              "            x = layer(x)\n        return x[0]\n")),
     "ascent": edited(T, ("momentum * velocity[k] - lr * p.grad",
                          "momentum * velocity[k] + lr * p.grad")),
-    "labels_as_scores": edited(T, ("int(model(x)[0].data > 0)", "model(x)[0].data")),
-    "one_label": edited(T, ("return np.array([int(model(x)[0].data > 0) for x in tests])",
-                            "return np.array([1])")),
+    "returns_predictions": edited(T, ("    return model\n", "    return np.array([int(model("
+                                      "x)[0].data > 0) for x in xs])\n")),
+    "two_hidden_layers": edited(T, ("MLP(2, [12, 1])", "MLP(2, [4, 4, 1])")),
 }
 K = Kind
 # (the mistake, exercise, part, the kind(s) every failure must have, a phrase of the report)
@@ -471,8 +505,8 @@ BUGS: list[tuple[str, str, str, Kind | tuple[Kind, ...], str]] = [
     ("breadth_first", "value_mlp", "grads", K.VALUES, "fix Value first"),
     ("ascent", "value_training", "accuracy", K.VALUES, "(at least 90% passes)"),
     ("unchained", "value_training", "accuracy", K.VALUES, "(at least 90% passes)"),
-    ("labels_as_scores", "value_training", "accuracy", K.VALUES, "(at least 90% passes)"),
-    ("one_label", "value_training", "accuracy", K.SHAPE, "one predicted label per test row"),
+    ("returns_predictions", "value_training", "accuracy", K.SHAPE, "has 4H + 1"),
+    ("two_hidden_layers", "value_training", "accuracy", K.VALUES, "MLP(2, [H, 1])"),
 ]
 
 
@@ -541,7 +575,7 @@ def test_hidden_feedback_names_the_mistake_without_a_number_of_the_case() -> Non
 def test_a_training_that_runs_out_of_time_fails(monkeypatch) -> None:
     exercise = get("value_training")
     monkeypatch.setattr(exercise, "budget", 1e-3)
-    result = run(SOLUTION["train_and_predict"], "value_training", "accuracy", 0)
+    result = run(SOLUTION["train"], "value_training", "accuracy", 0)
     assert not result.passed and result.kinds == [Kind.TIMEOUT], result.report()
 
 

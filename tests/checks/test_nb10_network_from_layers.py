@@ -25,7 +25,7 @@ import pytest
 
 from backprop_course.checks import Kind, Result, VJPExercise, get
 from backprop_course.checks.exercise import Case
-from backprop_course.checks.exercises.nb10_network_from_layers import NOTEBOOK
+from backprop_course.checks.exercises.nb10_network_from_layers import NOTEBOOK, predict_digits
 from backprop_course.checks.harness import CALLS, WrongCountError, decode_case, encode_case
 from backprop_course.checks.variants import rng_for
 from backprop_course.grader.answers import check_calls, is_hidden, is_test_cell, nbgrader_meta
@@ -147,12 +147,42 @@ def test_the_reference_solution_trains_to_95_percent_whatever_the_order() -> Non
     for seed in range(6):
         (case,) = exercise.cases("accuracy", np.random.default_rng(seed))
         start = time.perf_counter()
-        predicted = SOLUTION["train_and_predict"](**case.values)
+        returned = CALLS["train"](SOLUTION["train"], case.values, exercise.inputs, exercise.wrt)
         seconds = time.perf_counter() - start
-        result = exercise.judge("accuracy", [case], [{"returned": (predicted,)}])
+        result = exercise.judge("accuracy", [case], [{"returned": returned}])
         print(f"order {seed}: {result.messages[0]} in {seconds:.2f} s")
         assert result.passed, result.report()
         assert seconds < exercise.budget / 10
+
+
+def test_the_training_check_never_shows_the_test_images_and_predicts_itself() -> None:
+    """The answer gets X_train and y_train only and returns (w1, b1, w2, b2); the grader
+    classifies the test images with them. Predictions, a network wider than 256 hidden
+    units (room to memorise) or untrained weights cannot pass."""
+    exercise = get("train_digits")
+    (case,) = exercise.cases("accuracy", np.random.default_rng(0))
+    assert set(case.values) == {"X_train", "y_train"}
+    x_test, labels = case.expected
+    rng = np.random.default_rng(1)
+
+    def judged(*params: np.ndarray) -> Result:
+        return exercise.judge("accuracy", [case], [{"returned": params}])
+
+    def net(hidden: int) -> tuple[np.ndarray, ...]:
+        return (rng.normal(0, 0.1, (64, hidden)), np.zeros(hidden),
+                rng.normal(0, 0.1, (hidden, 10)), np.zeros(10))
+
+    predictions = judged(labels.astype(float), labels.astype(float), labels.astype(float),
+                         labels.astype(float))
+    assert not predictions.passed and predictions.kinds == [Kind.SHAPE], predictions.report()
+    assert "expected w1 (64, H)" in predictions.report()
+    wide = judged(*net(257))
+    assert not wide.passed and wide.kinds == [Kind.SHAPE]
+    transposed = judged(*(p.T for p in net(100)))
+    assert not transposed.passed and transposed.kinds == [Kind.SHAPE]
+    untrained = judged(*net(100))
+    assert not untrained.passed and untrained.kinds == [Kind.VALUES], untrained.report()
+    assert predict_digits(net(100), x_test).shape == labels.shape
 
 
 # ------------------------------------------------------------ seeded mistakes

@@ -1046,10 +1046,40 @@ def moons(rng: np.random.Generator, n: int, noise: float = 0.1) -> tuple[np.ndar
     return points[order] + rng.normal(0, noise, (n, 2)), labels[order]
 
 
-def _moons_data(rng: np.random.Generator) -> tuple[dict, np.ndarray]:
-    """100 training and 200 test points of two moons (noise 0.1)."""
-    x, y = moons(rng, 300)
-    return {"X_train": x[:100], "y_train": y[:100], "X_test": x[100:]}, y[100:]
+def standardized_moons(rng: np.random.Generator, n_train: int = 100, n_test: int = 200
+                       ) -> tuple[dict, np.ndarray]:
+    """``n_train`` training and ``n_test`` test points of two moons (noise 0.1), both
+    standardised with the training points' mean and standard deviation per feature:
+    ``X_train`` (n_train, 2), ``y_train`` (n_train,), ``X_test`` (n_test, 2), and the test
+    labels (n_test,)."""
+    x, y = moons(rng, n_train + n_test)
+    x = (x - x[:n_train].mean(axis=0)) / x[:n_train].std(axis=0)
+    return {"X_train": x[:n_train], "y_train": y[:n_train], "X_test": x[n_train:]}, \
+        y[n_train:]
+
+
+#: the widest hidden layer the training exercise accepts
+MAX_HIDDEN = 32
+
+
+def predict_moons(params: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
+    """The grader's forward pass of the trained ``MLP(2, [H, 1])``: class 1 where the
+    output is positive.
+
+    Shape
+    -----
+    params : ((4H + 1),), the ``.data`` of ``parameters()`` in order (each neuron's weights,
+    then its bias; the H tanh neurons, then the linear output);  x : (M, 2);  out : (M,)
+    """
+    (flat,) = params
+    flat = flat.reshape(-1)
+    hidden, extra = divmod(flat.size - 1, 4)
+    if extra or not 1 <= hidden <= MAX_HIDDEN:
+        raise ValueError(f"parameters() gave {flat.size} numbers; MLP(2, [H, 1]) with H from "
+                         f"1 to {MAX_HIDDEN} hidden neurons has 4H + 1")
+    (w1, b1), (w2, b2) = mlp_parameters([2, hidden, 1], flat)
+    out = np.tanh(x @ w1.T + b1) @ w2.T + b2
+    return (out[:, 0] > 0).astype(np.int64)
 
 
 register(EngineExercise(
@@ -1067,10 +1097,13 @@ register(TrainingExercise(
     id="value_training",
     notebook=NOTEBOOK,
     title="Train your MLP on two moons with your own engine: at least 90% test accuracy",
-    answer="train_and_predict",
-    signature="train_and_predict(X_train, y_train, X_test)",
-    data=_moons_data,
+    answer="train",
+    signature=f"train(X_train, y_train) returning your trained MLP(2, [H, 1]), "
+              f"H <= {MAX_HIDDEN}",
+    data=standardized_moons,
+    predict=predict_moons,
     threshold=0.9,
+    wrt=("params",),
     budget=30.0,
     requires=("value_engine", "value_mlp"),
 ))

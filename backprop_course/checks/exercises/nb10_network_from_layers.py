@@ -414,14 +414,41 @@ def _digits(rng: np.random.Generator) -> tuple[dict, np.ndarray]:
         y_test[test]
 
 
+#: the widest hidden layer the training exercise accepts
+MAX_HIDDEN = 256
+
+
+def predict_digits(params: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
+    """The grader's forward pass of the trained two-layer network: the class of the
+    largest score of relu(x w1 + b1) w2 + b2.
+
+    Shape
+    -----
+    params : w1 (D, H), b1 (H,), w2 (H, C), b2 (C,) with H <= 256, C = 10;  x : (M, D);
+    out : (M,)
+    """
+    w1, b1, w2, b2 = params
+    d, classes = x.shape[1], 10
+    if w1.ndim != 2 or w1.shape[0] != d or not 1 <= w1.shape[1] <= MAX_HIDDEN \
+            or b1.shape != w1.shape[1:] or w2.shape != (w1.shape[1], classes) \
+            or b2.shape != (classes,):
+        shapes = ", ".join(f"{name} {p.shape}" for name, p in zip(("w1", "b1", "w2", "b2"),
+                                                                  params, strict=True))
+        raise ValueError(f"got {shapes}; expected w1 ({d}, H), b1 (H,), w2 (H, {classes}), "
+                         f"b2 ({classes},) with H from 1 to {MAX_HIDDEN}")
+    return (np.maximum(x @ w1 + b1, 0) @ w2 + b2).argmax(axis=1)
+
+
 register(TrainingExercise(
     id="train_digits",
     notebook=NOTEBOOK,
     title="Train your network with SGD on the digits: at least 95% test accuracy",
-    answer="train_and_predict",
-    signature="train_and_predict(X_train, y_train, X_test)",
+    answer="train",
+    signature="train(X_train, y_train) -> (w1, b1, w2, b2)",
     data=_digits,
+    predict=predict_digits,
     threshold=0.95,
+    wrt=("w1", "b1", "w2", "b2"),
     budget=30.0,
     requires=(*LAYERS, "two_layer_net"),
 ))
